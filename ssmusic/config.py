@@ -1,0 +1,160 @@
+"""Configuration dataclasses, saved as JSON beside every checkpoint.
+
+A config is the only thing needed (with the weights) to rebuild a model, so it is plain data:
+no callables, no paths to code. Unknown keys and invalid values are refused with a one-line
+error naming the field, so a typo in a JSON file never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ssmusic.errors import SsmusicError
+
+BACKBONES = ("simba", "mamba", "transformer")
+CONDITIONINGS = ("prefix", "cross")
+CHANNEL_MIXERS = ("mlp", "einfft")
+POSITIONS = ("none", "sinusoidal")
+
+
+class ConfigError(SsmusicError, ValueError):
+    """A config file or value that cannot be used; the message names the field."""
+
+
+@dataclass
+class LMConfig:
+    """Everything that defines a MusicLM's architecture."""
+
+    backbone: str = "simba"  # simba | mamba | transformer
+    conditioning: str = "prefix"  # prefix | cross
+    channel_mixer: str = "mlp"  # mlp | einfft (the SiMBA channel-mixing half)
+    d_model: int = 256
+    n_layers: int = 4
+    # Mamba2 mixer
+    d_state: int = 64
+    expand: int = 2
+    headdim: int = 64
+    d_conv: int = 4
+    ngroups: int = 1
+    chunk_size: int = 64
+    # attention (transformer backbone and cross-attention sub-layers)
+    n_heads: int = 4
+    # channel mixer hidden width = ff_mult * d_model (paper: 1024 -> 2048)
+    ff_mult: int = 2
+    einfft_blocks: int = 4
+    dropout: float = 0.1
+    # tokens
+    n_codebooks: int = 1
+    card: int = 1024
+    # conditioning
+    text_dim: int = 384
+    # position encoding added to the whole (prefix + audio) sequence; the released SSM-TTM
+    # model uses sinusoidal positions, recurrent backbones do not need them.
+    positions: str = "sinusoidal"
+    # The released SSM-TTM model ignores the text mask (padding embeddings are part of the
+    # prefix). False reproduces that; True (ours) makes padded positions exact no-ops.
+    use_text_mask: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def choice(name: str, options: tuple[str, ...]) -> None:
+            value = getattr(self, name)
+            if value not in options:
+                raise ConfigError(f"LMConfig.{name}: expected one of {list(options)}, got {value!r}")
+
+        choice("backbone", BACKBONES)
+        choice("conditioning", CONDITIONINGS)
+        choice("channel_mixer", CHANNEL_MIXERS)
+        choice("positions", POSITIONS)
+        for name in ("d_model", "n_layers", "d_state", "expand", "headdim", "d_conv", "ngroups",
+                     "chunk_size", "n_heads", "ff_mult", "einfft_blocks", "n_codebooks", "card",
+                     "text_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"LMConfig.{name}: expected a positive integer, got {value!r}")
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"LMConfig.dropout: expected a number in [0, 1), got {self.dropout!r}")
+        if self.backbone != "transformer":
+            if (self.expand * self.d_model) % self.headdim:
+                raise ConfigError(
+                    f"LMConfig.headdim: expand*d_model={self.expand * self.d_model} must be divisible "
+                    f"by headdim={self.headdim}")
+        if self.backbone == "transformer" or self.conditioning == "cross":
+            if self.d_model % self.n_heads:
+                raise ConfigError(
+                    f"LMConfig.n_heads: d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        if self.channel_mixer == "einfft" and self.d_model % self.einfft_blocks:
+            raise ConfigError(
+                f"LMConfig.einfft_blocks: d_model={self.d_model} must be divisible by "
+                f"einfft_blocks={self.einfft_blocks}")
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+    """Build dataclass `cls` from `data`, refusing unknown keys with a message naming `source`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a JSON object for {cls.__name__}, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}")
+    try:
+        return cls(**data)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    except TypeError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return asdict(config)
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON via a temp file + rename so a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: invalid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def save_config(config: Any, path: str | os.PathLike) -> None:
+    write_json_atomic(path, to_dict(config))
+
+
+def load_config(cls: type[T], path: str | os.PathLike) -> T:
+    return from_dict(cls, read_json(path), source=str(path))
+
+
+def replace(config: T, **changes: Any) -> T:
+    """dataclasses.replace that re-validates."""
+    return dataclasses.replace(config, **changes)
