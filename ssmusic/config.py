@@ -158,3 +158,41 @@ def load_config(cls: type[T], path: str | os.PathLike) -> T:
 def replace(config: T, **changes: Any) -> T:
     """dataclasses.replace that re-validates."""
     return dataclasses.replace(config, **changes)
+
+
+@dataclass
+class PipelineConfig:
+    """What a model directory needs besides the LM: how text and audio become tokens.
+
+    Written as `pipeline.json` beside `lm_config.json` + `model.safetensors` by training (copied
+    from the dataset manifest) and by importers; read by generation.
+    """
+
+    codec: str  # a name or path that ssmusic.load_codec accepts
+    text_encoder: str  # a name or path that ssmusic.load_text_encoder accepts
+    sample_rate: int
+    frame_rate: float
+    card: int
+    n_codebooks: int  # codebooks the LM models (the first n of the codec's)
+    text_dim: int
+    clip_seconds: float  # training clip length: the Transformer's context limit at generation
+    min_text_tokens: int = 0  # pad captions to at least this many tokens (SSM-TTM uses 60)
+    # sampling defaults the model was released with; the CLI/API arguments override them
+    temperature: float = 1.0
+    top_k: int = 250
+    cfg_scale: float = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "card", "n_codebooks", "text_dim", "top_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"PipelineConfig.{name}: expected a positive integer, got {value!r}")
+        for name in ("frame_rate", "clip_seconds", "temperature"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"PipelineConfig.{name}: expected a positive number, got {value!r}")
+        if not isinstance(self.min_text_tokens, int) or self.min_text_tokens < 0:
+            raise ConfigError(
+                f"PipelineConfig.min_text_tokens: expected an integer >= 0, got {self.min_text_tokens!r}")
+        if not isinstance(self.cfg_scale, (int, float)) or self.cfg_scale < 0:
+            raise ConfigError(f"PipelineConfig.cfg_scale: expected a number >= 0, got {self.cfg_scale!r}")
