@@ -46,6 +46,20 @@ def _version() -> str:
 REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
+def _register_generate(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.generate import run as generate
+
+        return generate(args)
+
+    from ssmusic.generate import add_arguments
+
+    add_arguments(_add(sub, "generate", "generate music from text prompts into WAV files", run))
+
+
+REGISTRY.append(_register_generate)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

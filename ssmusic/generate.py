@@ -1,0 +1,117 @@
+"""`ssmusic generate`: prompts -> WAV files, each with a JSON sidecar saying how it was made."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssmusic.config import write_json_atomic
+from ssmusic.errors import SsmusicError
+
+
+@dataclass
+class Job:
+    prompt: str
+    prompt_index: int
+    sample_index: int
+    wav_path: Path
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "untitled"
+
+
+def plan_outputs(prompts: list[str], samples: int, out: Path) -> list[Job]:
+    """One WAV per prompt and sample. `out.wav` names the file when there is exactly one output;
+    otherwise `out.wav` becomes `out_<i>[_<j>].wav`, and any other `out` is a directory."""
+    single = len(prompts) == 1 and samples == 1
+    jobs = []
+    for i, prompt in enumerate(prompts):
+        for j in range(samples):
+            if out.suffix.lower() == ".wav":
+                name = out.name if single else f"{out.stem}_{i}" + (f"_{j}" if samples > 1 else "") + ".wav"
+                path = out.with_name(name)
+            else:
+                path = out / (f"{i:02d}_{_slug(prompt)}" + (f"_{j}" if samples > 1 else "") + ".wav")
+            jobs.append(Job(prompt, i, j, path))
+    return jobs
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from ssmusic.audio import read_audio, write_wav
+    from ssmusic.pipeline import TextToMusic
+
+    prompts = [p for p in args.prompts]
+    if not prompts:
+        raise SsmusicError("no prompts given: ssmusic generate \"a calm piano piece\" -o out.wav")
+    if args.samples < 1:
+        raise SsmusicError(f"--samples: expected an integer >= 1, got {args.samples}")
+    if args.batch < 1:
+        raise SsmusicError(f"--batch: expected an integer >= 1, got {args.batch}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
+    audio_prompt = None
+    if args.audio_prompt:
+        audio_prompt = read_audio(args.audio_prompt)
+    jobs = plan_outputs(prompts, args.samples, Path(args.output))
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    settings = {"seconds": args.seconds, "cfg": args.cfg, "top_k": args.top_k, "top_p": args.top_p,
+                "temperature": args.temperature}
+    for batch_index, start in enumerate(tqdm(range(0, len(jobs), args.batch), desc="batches",
+                                             unit="batch", disable=len(jobs) <= args.batch)):
+        batch = jobs[start:start + args.batch]
+        batch_seed = seed + batch_index
+        audio, sample_rate = model.generate(
+            [job.prompt for job in batch], seed=batch_seed, audio_prompt=audio_prompt, progress=True,
+            **settings)
+        if not torch.isfinite(audio).all():
+            raise SsmusicError("generation produced non-finite audio; nothing was written")
+        for job, wav in zip(batch, audio):
+            write_wav(job.wav_path, wav, sample_rate)
+            write_json_atomic(job.wav_path.with_suffix(".json"), {
+                "prompt": job.prompt,
+                "sample": job.sample_index,
+                "seed": batch_seed,
+                "batch_seed_note": f"rows {start}..{start + len(batch) - 1} of this command were "
+                                   "generated together from this seed",
+                "seconds_generated": args.seconds,
+                "audio_seconds": wav.shape[-1] / sample_rate,
+                "sample_rate": sample_rate,
+                "audio_prompt": str(args.audio_prompt) if args.audio_prompt else None,
+                "settings": {key: value for key, value in settings.items()},
+                "resolved_defaults": {"cfg": model.config.cfg_scale, "top_k": model.config.top_k,
+                                      "temperature": model.config.temperature},
+                "model": model.describe(),
+            })
+            print(job.wav_path)
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="one or more text descriptions")
+    parser.add_argument("-o", "--output", default="generated", metavar="OUT",
+                        help="a .wav file (one output) or a directory (default: generated/)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of new audio (default 10)")
+    parser.add_argument("--cfg", type=float, default=None,
+                        help="classifier-free guidance scale (default: the model's, 3.0)")
+    parser.add_argument("--top-k", type=int, default=None, help="top-k sampling (default: the model's, 250)")
+    parser.add_argument("--top-p", type=float, default=0.0, help="nucleus sampling, 0 = off (default)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="sampling temperature (default: the model's, 1.0)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (recorded in the sidecar)")
+    parser.add_argument("--samples", type=int, default=1, help="samples per prompt (default 1)")
+    parser.add_argument("--batch", type=int, default=4, help="rows generated together (default 4)")
+    parser.add_argument("--checkpoint", default=None, metavar="RUN_DIR_OR_FILE",
+                        help="model dir, training run dir or model.safetensors (default: the shipped model)")
+    parser.add_argument("--audio-prompt", default=None, metavar="FILE",
+                        help="continue this audio file instead of starting from silence")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")

@@ -1,0 +1,231 @@
+"""TextToMusic: captions in, waveforms out.
+
+    caption -> text encoder -> MusicLM.generate (recurrent state, CFG in one batch) -> codes
+            -> codec.decode -> audio [B, 1, N]
+
+A model directory holds `lm_config.json` + `model.safetensors` (the LM) and `pipeline.json`
+(which codec and text encoder it was trained with). `from_pretrained()` with no argument loads the
+small default model that ships inside the package, so generation works offline on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from ssmusic.config import PipelineConfig, load_config
+from ssmusic.errors import SsmusicError
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
+# Generous but finite: beyond this a typo (e.g. 30000 instead of 30) is far more likely than intent.
+MAX_SECONDS = 3600.0
+
+
+def resolve_model_dir(path: str | Path | None) -> Path:
+    """Accept a model dir, a training run dir (its newest checkpoint) or a model.safetensors file."""
+    if path is None:
+        path = DEFAULT_MODEL_DIR
+        if not (path / "model.safetensors").is_file():
+            raise SsmusicError(
+                f"{path}: the default model is missing from this installation; pass --checkpoint "
+                "RUN_DIR or reinstall ssmusic from a full clone")
+    path = Path(path)
+    if path.is_file():
+        if path.suffix != ".safetensors":
+            raise SsmusicError(f"{path}: expected a model directory or a .safetensors file")
+        path = path.parent
+    if not path.exists():
+        raise SsmusicError(f"{path}: no such checkpoint file or directory")
+    if (path / "lm_config.json").is_file():
+        return path
+    candidates = [path / "final"] + sorted((path / "checkpoints").glob("step_*"), reverse=True)
+    for candidate in candidates:
+        if (candidate / "lm_config.json").is_file() and (candidate / "model.safetensors").is_file():
+            return candidate
+    raise SsmusicError(
+        f"{path}: not a model directory (expected lm_config.json + model.safetensors + pipeline.json, "
+        "or a training run with final/ or checkpoints/step_*/)")
+
+
+@dataclass
+class GenerationSettings:
+    seconds: float
+    cfg_scale: float
+    top_k: int
+    top_p: float
+    temperature: float
+    seed: int | None
+
+    def validate(self, max_seconds: float | None) -> None:
+        if not math.isfinite(self.seconds) or self.seconds <= 0:
+            raise SsmusicError(f"--seconds: expected a positive duration, got {self.seconds}")
+        if self.seconds > MAX_SECONDS:
+            raise SsmusicError(f"--seconds: {self.seconds} s is beyond the {MAX_SECONDS:.0f} s limit")
+        if max_seconds is not None and self.seconds > max_seconds + 1e-6:
+            raise SsmusicError(
+                f"--seconds: {self.seconds} s exceeds this Transformer model's context of "
+                f"{max_seconds:g} s (its training length); SSM backbones (simba, mamba) generate "
+                "any length with constant memory")
+        if not math.isfinite(self.cfg_scale) or self.cfg_scale < 0:
+            raise SsmusicError(f"--cfg: expected a number >= 0, got {self.cfg_scale}")
+        if self.top_k < 0:
+            raise SsmusicError(f"--top-k: expected an integer >= 0 (0 = no limit), got {self.top_k}")
+        if not 0.0 <= self.top_p <= 1.0:
+            raise SsmusicError(f"--top-p: expected a number in [0, 1] (0 = off), got {self.top_p}")
+        if not math.isfinite(self.temperature) or self.temperature <= 0:
+            raise SsmusicError(f"--temperature: expected a positive number, got {self.temperature}")
+
+
+class TextToMusic:
+    """The product in one object: `TextToMusic.from_pretrained().generate(["a calm piano piece"])`."""
+
+    def __init__(self, lm: torch.nn.Module, codec, text_encoder, config: PipelineConfig,
+                 model_dir: Path | None = None) -> None:
+        self.lm = lm.eval()
+        self.codec = codec
+        self.text_encoder = text_encoder
+        self.config = config
+        self.model_dir = model_dir
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
+                        codec: str | None = None, text_encoder: str | None = None) -> "TextToMusic":
+        """Load a model dir (None = the shipped default). `codec`/`text_encoder` override where
+        the pipeline.json names them (e.g. a local copy of weights named by hub id)."""
+        from ssmusic.codecs import load_codec
+        from ssmusic.lm import MusicLM
+        from ssmusic.text import load_text_encoder
+
+        model_dir = resolve_model_dir(path)
+        if not (model_dir / "pipeline.json").is_file():
+            raise SsmusicError(f"{model_dir}: pipeline.json is missing (which codec and text encoder "
+                               "the model was trained with)")
+        config = load_config(PipelineConfig, model_dir / "pipeline.json")
+        lm = MusicLM.from_pretrained(model_dir)
+        lm_config = lm.config
+        if lm_config.card != config.card or lm_config.n_codebooks != config.n_codebooks:
+            raise SsmusicError(
+                f"{model_dir}: lm_config.json (card {lm_config.card}, {lm_config.n_codebooks} "
+                f"codebooks) disagrees with pipeline.json (card {config.card}, "
+                f"{config.n_codebooks} codebooks)")
+        audio_codec = load_codec(codec or config.codec)
+        text = load_text_encoder(text_encoder or config.text_encoder)
+        if text.dim != lm_config.text_dim:
+            raise SsmusicError(
+                f"{model_dir}: text encoder {text.name!r} gives {text.dim}-d embeddings, the model "
+                f"expects text_dim={lm_config.text_dim}")
+        if audio_codec.card != config.card or audio_codec.n_codebooks < config.n_codebooks:
+            raise SsmusicError(
+                f"{model_dir}: codec {audio_codec.name!r} (card {audio_codec.card}, "
+                f"{audio_codec.n_codebooks} codebooks) does not match the model (card {config.card}, "
+                f"{config.n_codebooks} codebooks)")
+        return cls(lm.to(device), audio_codec, text, config, model_dir)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    @property
+    def max_seconds(self) -> float | None:
+        """Transformers get a context limit (their training length); SSM state never grows."""
+        return self.config.clip_seconds if self.lm.config.backbone == "transformer" else None
+
+    def encode_text(self, descriptions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.min_text_tokens:
+            # Released SSM-TTM prompts are padded to >= 60 tokens: the padded states are part of
+            # the prefix its model was trained on, so reproduce them rather than a shorter prefix.
+            emb, mask = self.text_encoder.encode(list(descriptions), min_tokens=self.config.min_text_tokens)
+        else:
+            emb, mask = self.text_encoder.encode(list(descriptions))
+        device = next(self.lm.parameters()).device
+        return emb.to(device), mask.to(device)
+
+    @torch.inference_mode()
+    def generate_codes(self, descriptions: Sequence[str], seconds: float = 10.0, cfg: float | None = None,
+                       top_k: int | None = None, top_p: float = 0.0, temperature: float | None = None,
+                       seed: int | None = None, prompt_codes: torch.Tensor | None = None,
+                       callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Captions -> codes [B, K, T] for `seconds` of new audio."""
+        descriptions = list(descriptions)
+        if not descriptions:
+            raise SsmusicError("no prompts given: pass at least one description")
+        if not all(isinstance(d, str) for d in descriptions):
+            raise SsmusicError("prompts must be strings")
+        settings = GenerationSettings(
+            seconds=float(seconds),
+            cfg_scale=self.config.cfg_scale if cfg is None else float(cfg),
+            top_k=self.config.top_k if top_k is None else int(top_k),
+            top_p=float(top_p),
+            temperature=self.config.temperature if temperature is None else float(temperature),
+            seed=seed)
+        prompt_seconds = 0.0 if prompt_codes is None else prompt_codes.shape[-1] / self.config.frame_rate
+        max_seconds = self.max_seconds
+        settings.validate(None if max_seconds is None else max_seconds - prompt_seconds)
+        steps = max(1, round(settings.seconds * self.config.frame_rate))
+        generator = None
+        device = next(self.lm.parameters()).device
+        if seed is not None:
+            generator = torch.Generator(device=device).manual_seed(int(seed))
+        text, mask = self.encode_text(descriptions)
+        return self.lm.generate(
+            text, mask, steps=steps, cfg_scale=settings.cfg_scale, top_k=settings.top_k,
+            top_p=settings.top_p, temperature=settings.temperature, generator=generator,
+            prompt_codes=prompt_codes, callback=callback)
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes [B, K, T] -> audio [B, 1, N] in [-1, 1]."""
+        audio = self.codec.decode(codes.cpu())
+        return audio.float().clamp(-1.0, 1.0)
+
+    def encode_audio_prompt(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Audio [C, N] or [1, C, N] -> the model's codebooks [1, K, T] to continue from."""
+        if wav.dim() == 2:
+            wav = wav.unsqueeze(0)
+        codes = self.codec.encode(wav, sample_rate)[:, : self.config.n_codebooks]
+        if codes.shape[-1] == 0:
+            raise SsmusicError("audio prompt is shorter than one codec frame")
+        return codes.to(next(self.lm.parameters()).device)
+
+    def generate(self, descriptions: Sequence[str], seconds: float = 10.0, cfg: float | None = None,
+                 top_k: int | None = None, top_p: float = 0.0, temperature: float | None = None,
+                 seed: int | None = None, audio_prompt: tuple[torch.Tensor, int] | None = None,
+                 progress: bool = False) -> tuple[torch.Tensor, int]:
+        """Captions -> (audio [B, 1, N], sample_rate). With `audio_prompt=(wav, sr)` every caption
+        continues that audio; the returned audio is the prompt followed by `seconds` of new music."""
+        prompt_codes = None
+        if audio_prompt is not None:
+            prompt_codes = self.encode_audio_prompt(*audio_prompt).expand(len(descriptions), -1, -1)
+        callback = None
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=max(1, round(seconds * self.config.frame_rate)), unit="frame",
+                       desc="generating", leave=False)
+
+            def callback(step: int, total: int) -> None:
+                bar.update(step + 1 - bar.n)
+        try:
+            codes = self.generate_codes(descriptions, seconds=seconds, cfg=cfg, top_k=top_k, top_p=top_p,
+                                        temperature=temperature, seed=seed, prompt_codes=prompt_codes,
+                                        callback=callback)
+        finally:
+            if bar is not None:
+                bar.close()
+        if prompt_codes is not None:
+            codes = torch.cat([prompt_codes.to(codes.device), codes], dim=-1)
+        return self.decode(codes), self.sample_rate
+
+    def describe(self) -> dict:
+        """Provenance for sidecar files."""
+        return {
+            "model_dir": str(self.model_dir) if self.model_dir else None,
+            "backbone": self.lm.config.backbone,
+            "conditioning": self.lm.config.conditioning,
+            "pipeline": asdict(self.config),
+        }
