@@ -64,6 +64,11 @@ class LMConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "LMConfig":
+        """e.g. LMConfig.preset("small", backbone="transformer", conditioning="cross")."""
+        return _preset(cls, name, **overrides)
+
     def validate(self) -> None:
         def choice(name: str, options: tuple[str, ...]) -> None:
             value = getattr(self, name)
@@ -95,6 +100,51 @@ class LMConfig:
             raise ConfigError(
                 f"LMConfig.einfft_blocks: d_model={self.d_model} must be divisible by "
                 f"einfft_blocks={self.einfft_blocks}")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # tests: seconds on CPU
+    "tiny": dict(d_model=64, n_layers=4, d_state=16, headdim=16, n_heads=4, chunk_size=16),
+    # ~34M: trainable on CPU, the size of the convergence experiment
+    "small": dict(d_model=512, n_layers=12, d_state=64, headdim=64, n_heads=8),
+    # the released SSM-TTM decoder: d 1024, 24 layers, d_state 512, expand 2, headdim 64 (~281M)
+    "paper": dict(d_model=1024, n_layers=24, d_state=512, headdim=64, n_heads=16, dropout=0.3,
+                  text_dim=768, positions="sinusoidal"),
+}
+
+
+def _preset(cls: type["LMConfig"], name: str, **overrides: Any) -> "LMConfig":
+    """A preset's config. SiMBA uses the preset depth; other backbones get the depth whose parameter
+    count is closest to SiMBA's at the same width and conditioning (so comparisons are fair).
+    An explicit n_layers override disables that matching."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset: expected one of {list(PRESETS)}, got {name!r}")
+    values = dict(PRESETS[name])
+    backbone = overrides.get("backbone", "simba")
+    if name != "paper" and "positions" not in overrides:
+        # recurrent backbones need no positions (and then extrapolate in length); attention does
+        values["positions"] = "sinusoidal" if backbone == "transformer" else "none"
+    values.update(overrides)
+    config = cls(**values)
+    if backbone == "simba" or "n_layers" in overrides:
+        return config
+    target = count_parameters(dataclasses.replace(config, backbone="simba", channel_mixer="mlp",
+                                                  n_layers=PRESETS[name]["n_layers"]))
+    # parameters grow linearly with depth: solve from two shallow counts instead of searching
+    one = count_parameters(dataclasses.replace(config, n_layers=1))
+    per_layer = count_parameters(dataclasses.replace(config, n_layers=2)) - one
+    best = max(1, round((target - one) / per_layer) + 1)
+    return dataclasses.replace(config, n_layers=best)
+
+
+def count_parameters(config: "LMConfig") -> int:
+    """Parameter count without allocating weights (built on the meta device)."""
+    import torch
+
+    from ssmusic.lm import MusicLM
+
+    with torch.device("meta"):
+        return MusicLM(config).num_parameters()
 
 
 T = TypeVar("T")

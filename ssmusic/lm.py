@@ -1,0 +1,320 @@
+"""MusicLM: a decoder over audio-codec tokens, conditioned on text.
+
+    text [B,S,text_dim] -> Linear + LayerNorm -> condition [B,S,d]
+    codes [B,K,T] -> delay pattern -> sum of K embeddings -> [B,T,d]
+    prefix:  [condition ; audio] -> blocks -> K heads (logits from the last condition position on)
+    cross:   [BOS ; audio] -> blocks (each attends to the condition) -> K heads
+
+A block is a list of pre-norm residual sub-layers (norm -> mixer -> dropout -> add):
+    simba:        Mamba2, [cross-attention], channel mixer (MLP or causal EinFFT)
+    mamba:        Mamba2, [cross-attention], Mamba2
+    transformer:  self-attention, [cross-attention], MLP
+
+Captions of different lengths are left-padded, so every row's condition ends right before its
+audio; padded positions are exact no-ops (masked in Mamba2 and attention). The learned `null`
+vector replaces the whole caption for caption dropout and classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ssmusic.config import LMConfig, load_config, save_config
+from ssmusic.errors import SsmusicError
+from ssmusic.layers import MLP, CrossAttention, EinFFT, RMSNorm, SelfAttention, init_linear, sinusoidal
+from ssmusic.mamba2 import Mamba2
+from ssmusic.patterns import build_delay, revert_delay
+from ssmusic.sampling import sample_next
+
+
+class Residual(nn.Module):
+    """x + dropout(mixer(norm(x)))."""
+
+    def __init__(self, kind: str, mixer: nn.Module, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.kind = kind
+        self.norm = RMSNorm(dim)
+        self.mixer = mixer
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, mask, memory, state=None):
+        h = self.norm(x)
+        if self.kind == "cross":
+            h = self.mixer(h, memory)
+        elif self.kind in ("mamba", "attention"):
+            h = self.mixer(h, mask, state)
+        else:
+            h = self.mixer(h)
+        return x + self.dropout(h)
+
+    def step(self, x, state):
+        return x + self.mixer.step(self.norm(x), state)
+
+
+def _sublayers(config: LMConfig) -> list[str]:
+    first = "attention" if config.backbone == "transformer" else "mamba"
+    last = {"simba": config.channel_mixer, "mamba": "mamba", "transformer": "mlp"}[config.backbone]
+    return [first] + (["cross"] if config.conditioning == "cross" else []) + [last]
+
+
+def _mixer(kind: str, c: LMConfig) -> nn.Module:
+    if kind == "mamba":
+        return Mamba2(c.d_model, c.d_state, c.expand, c.headdim, c.d_conv, c.ngroups, c.chunk_size)
+    if kind == "attention":
+        return SelfAttention(c.d_model, c.n_heads)
+    if kind == "cross":
+        return CrossAttention(c.d_model, c.n_heads)
+    if kind == "mlp":
+        return MLP(c.d_model, c.ff_mult * c.d_model)
+    return EinFFT(c.d_model, c.einfft_blocks)
+
+
+def left_align(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each row's valid positions to the end (stable), so right-padded input becomes left-padded."""
+    order = torch.argsort(mask.to(torch.int8), dim=1, stable=True)
+    return values.gather(1, order[..., None].expand_as(values)), mask.gather(1, order)
+
+
+class MusicLM(nn.Module):
+    def __init__(self, config: LMConfig) -> None:
+        super().__init__()
+        self.config = config
+        d, card = config.d_model, config.card
+        self.special = card  # pad at sequence ends and the "no code yet" of the delay pattern
+        self.embed = nn.ModuleList(nn.Embedding(card + 1, d) for _ in range(config.n_codebooks))
+        self.text_proj = nn.Linear(config.text_dim, d)
+        self.text_norm = nn.LayerNorm(d)
+        self.null = nn.Parameter(torch.randn(d) * 0.02)
+        self.bos = nn.Parameter(torch.randn(d) * 0.02) if config.conditioning == "cross" else None
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(Residual(kind, _mixer(kind, config), d, config.dropout) for kind in _sublayers(config))
+            for _ in range(config.n_layers))
+        self.final_norm = RMSNorm(d)
+        self.heads = nn.ModuleList(nn.Linear(d, card, bias=False) for _ in range(config.n_codebooks))
+        # GPT-style init for embeddings and projections; Mamba2 keeps mamba_ssm's own init.
+        for module in [*self.embed, self.text_proj, *self.heads]:
+            init_linear(module)
+        for module in self.modules():
+            if isinstance(module, (SelfAttention, CrossAttention, MLP)):
+                module.apply(init_linear)
+
+    # ---- conditioning -------------------------------------------------------------------------
+    def condition(self, text: torch.Tensor | None, text_mask: torch.Tensor | None,
+                  null_cond: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (condition [B,S,d], mask [B,S]), left-aligned. Null rows become [pad..., null]."""
+        if text is None:
+            cond = self.null.expand(batch, 1, -1)
+            return cond, torch.ones(batch, 1, dtype=torch.bool, device=cond.device)
+        cond = self.text_norm(self.text_proj(text))
+        if text_mask is None or not self.config.use_text_mask:
+            mask = torch.ones(cond.shape[:2], dtype=torch.bool, device=cond.device)
+        else:
+            mask = text_mask.to(torch.bool)
+        null_rows = ~mask.any(dim=1)  # a caption with no tokens is the null condition
+        if null_cond is not None:
+            null_rows = null_rows | null_cond.to(torch.bool)
+        cond, mask = left_align(cond, mask)
+        if null_rows.any():
+            null_seq = torch.zeros_like(cond[:1])
+            null_seq[:, -1] = self.null
+            null_mask = torch.zeros_like(mask[:1])
+            null_mask[:, -1] = True
+            cond = torch.where(null_rows[:, None, None], null_seq, cond)
+            mask = torch.where(null_rows[:, None], null_mask, mask)
+        return cond, mask
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, K, T] -> [B, T, d]"""
+        return sum(embed(tokens[:, k]) for k, embed in enumerate(self.embed))
+
+    def _add_positions(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        if self.config.positions == "none":
+            return x
+        return x + sinusoidal(positions, self.config.d_model).to(x.dtype)
+
+    def _run(self, x, mask, memory, states=None) -> torch.Tensor:
+        if mask is not None and bool(mask.all()):
+            mask = None
+        for i, block in enumerate(self.blocks):
+            for j, layer in enumerate(block):
+                x = layer(x, mask, memory[i][j] if memory else None,
+                          states[i][j] if states is not None else None)
+        return x
+
+    def _memory(self, cond: torch.Tensor, cond_mask: torch.Tensor):
+        """Per-layer cross-attention keys/values (None for prefix conditioning)."""
+        if self.config.conditioning != "cross":
+            return None
+        return [[layer.mixer.memory(cond, cond_mask) if layer.kind == "cross" else None for layer in block]
+                for block in self.blocks]
+
+    def _sequence(self, cond, cond_mask, audio):
+        """Input sequence, its mask and positions; audio [B, T, d] are the embedded inputs."""
+        batch = audio.shape[0]
+        if self.config.conditioning == "prefix":
+            x = torch.cat([cond, audio], dim=1)
+            ones = torch.ones(batch, audio.shape[1], dtype=torch.bool, device=x.device)
+            mask = torch.cat([cond_mask, ones], dim=1)
+        else:
+            x = torch.cat([self.bos.expand(batch, 1, -1), audio], dim=1)
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        positions = (torch.cumsum(mask.long(), dim=1) - 1).clamp(min=0)
+        return self._add_positions(x, positions), mask
+
+    # ---- training -----------------------------------------------------------------------------
+    def forward(self, codes: torch.Tensor, text: torch.Tensor | None = None,
+                text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher forcing: codes [B,K,T] -> logits [B,K,T,card]; logits[:,k,t] predicts codes[:,k,t]."""
+        batch, n_codebooks, length = codes.shape
+        if n_codebooks != self.config.n_codebooks:
+            raise SsmusicError(f"codes have {n_codebooks} codebooks, the model expects {self.config.n_codebooks}")
+        delayed = build_delay(codes, self.special)
+        cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
+        x, mask = self._sequence(cond, cond_mask, self._embed(delayed[:, :, :-1]))
+        h = self._run(x, mask, self._memory(cond, cond_mask))
+        start = cond.shape[1] - 1 if self.config.conditioning == "prefix" else 0
+        h = self.final_norm(h[:, start:])
+        logits = torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, T', card]
+        return revert_delay(logits)
+
+    def loss(self, codes: torch.Tensor, text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
+             null_cond: torch.Tensor | None = None, label_smoothing: float = 0.1) -> torch.Tensor:
+        logits = self(codes, text, text_mask, null_cond)
+        return F.cross_entropy(logits.flatten(0, 2).float(), codes.flatten(), ignore_index=self.special,
+                               label_smoothing=label_smoothing)
+
+    # ---- generation ---------------------------------------------------------------------------
+    def allocate(self, batch: int, capacity: int, device, dtype):
+        """Decode state for every sub-layer (None where stateless)."""
+        def one(layer):
+            if layer.kind == "mamba":
+                return layer.mixer.allocate(batch, device, dtype)
+            if layer.kind == "attention":
+                return layer.mixer.allocate(batch, capacity, device, dtype)
+            return None
+        return [[one(layer) for layer in block] for block in self.blocks]
+
+    def _step(self, x: torch.Tensor, states, memory) -> torch.Tensor:
+        for i, block in enumerate(self.blocks):
+            for j, layer in enumerate(block):
+                x = layer.step(x, memory[i][j] if layer.kind == "cross" else states[i][j])
+        return x
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        h = self.final_norm(h)
+        return torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, card]
+
+    @torch.no_grad()
+    def generate(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, steps: int,
+                 cfg_scale: float = 3.0, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
+                 generator: torch.Generator | None = None, prompt_codes: torch.Tensor | None = None,
+                 callback: Callable[[int, int], None] | None = None, batch: int | None = None) -> torch.Tensor:
+        """Sample `steps` new frames -> codes [B, K, steps], decoding with recurrent state / KV cache.
+
+        CFG runs conditional and null rows as one doubled batch; `prompt_codes` [B, K, P] are
+        teacher-forced first (continuation). `text=None` samples unconditionally (`batch` rows)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self._generate(text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
+                                  prompt_codes, callback, batch)
+        finally:
+            self.train(was_training)
+
+    def _generate(self, text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
+                  prompt_codes, callback, batch):
+        if steps < 1:
+            raise SsmusicError(f"steps: expected >= 1, got {steps}")
+        K, device = self.config.n_codebooks, self.null.device
+        if text is not None:
+            batch = text.shape[0]
+        elif prompt_codes is not None:
+            batch = prompt_codes.shape[0]
+        batch = batch or 1
+        guided = text is not None and cfg_scale != 1.0
+        if guided:
+            text = torch.cat([text, text])
+            text_mask = None if text_mask is None else torch.cat([text_mask, text_mask])
+            null_cond = torch.arange(2 * batch, device=device) >= batch
+        else:
+            null_cond = None
+        rows = 2 * batch if guided else batch
+        cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
+
+        prompt_len = 0 if prompt_codes is None else prompt_codes.shape[-1]
+        total = prompt_len + steps + K - 1  # delayed frames to produce
+        forced = torch.full((batch, K, total), -1, dtype=torch.long, device=device)
+        for k in range(K):
+            forced[:, k, :k] = self.special
+        if prompt_codes is not None:
+            forced[:, :, :prompt_len + K - 1] = torch.maximum(
+                forced[:, :, :prompt_len + K - 1], build_delay(prompt_codes.to(device), -1)[..., :prompt_len + K - 1])
+
+        prefix = cond.shape[1] if self.config.conditioning == "prefix" else 1
+        dtype = self.null.dtype
+        states = self.allocate(rows, prefix + total, device, dtype)
+        memory = self._memory(cond, cond_mask)
+        empty = torch.zeros(rows, 0, self.config.d_model, device=device, dtype=dtype)
+        x, mask = self._sequence(cond, cond_mask, empty)
+        h = self._run(x, mask, memory, states)[:, -1]
+        next_position = mask.long().sum(1)  # per-row position of the next input
+
+        out = torch.empty(batch, K, total, dtype=torch.long, device=device)
+        for t in range(total):
+            logits = self._logits(h).float()
+            if guided:
+                cond_logits, null_logits = logits[:batch], logits[batch:]
+                logits = cond_logits + (cfg_scale - 1.0) * (cond_logits - null_logits)
+            tokens = sample_next(logits, top_k, top_p, temperature, generator)
+            tokens = torch.where(forced[:, :, t] >= 0, forced[:, :, t], tokens)
+            out[:, :, t] = tokens
+            if callback is not None:
+                callback(t, total)
+            if t == total - 1:
+                break
+            step_tokens = torch.cat([tokens, tokens]) if guided else tokens
+            x = self._embed(step_tokens[..., None])[:, 0]
+            if self.config.positions != "none":
+                x = x + sinusoidal(next_position, self.config.d_model).to(x.dtype)
+            next_position = next_position + 1
+            h = self._step(x, states, memory)
+        return revert_delay(out)[:, :, prompt_len:]
+
+    # ---- persistence --------------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write `lm_config.json` + `model.safetensors` (each atomically)."""
+        from ssmusic.tensors import save_tensors
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, directory / "lm_config.json")
+        save_tensors({k: v.detach() for k, v in self.state_dict().items()}, directory / "model.safetensors")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "MusicLM":
+        from ssmusic.tensors import load_tensors
+
+        directory = Path(directory)
+        if directory.is_file():
+            directory = directory.parent
+        config = load_config(LMConfig, directory / "lm_config.json")
+        model = cls(config)
+        state = load_tensors(directory / "model.safetensors", map_location)
+        missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
+        if missing or unexpected:
+            raise SsmusicError(f"{directory / 'model.safetensors'}: weights do not fit lm_config.json "
+                               f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+        for name, tensor in model.state_dict().items():
+            if state[name].shape != tensor.shape:
+                raise SsmusicError(f"{directory / 'model.safetensors'}: {name} has shape "
+                                   f"{tuple(state[name].shape)}, lm_config.json implies {tuple(tensor.shape)}")
+        model.load_state_dict(state)
+        return model.to(map_location).eval()

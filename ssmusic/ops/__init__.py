@@ -1,0 +1,1 @@
+"""Numerical kernels: the Mamba2 state-space scan (pure PyTorch) and optional fused CUDA kernels."""

@@ -1,0 +1,51 @@
+"""The one dispatch point between the pure-PyTorch Mamba2 path and mamba_ssm's fused CUDA kernels.
+
+mamba_ssm is optional (`pip install ssmusic[cuda]`); it is used only when importable *and* the
+tensors are on CUDA. Parameters are identical on both paths, so one checkpoint runs on either.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+
+@functools.lru_cache(maxsize=1)
+def _mamba_ssm():
+    try:
+        from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
+        from mamba_ssm.ops.triton.selective_state_update import selective_state_update
+    except Exception:  # ImportError, or a broken CUDA/triton install: fall back to PyTorch
+        return None
+    return mamba_chunk_scan_combined, selective_state_update
+
+
+def use_fused(tensor: torch.Tensor) -> bool:
+    return tensor.is_cuda and _mamba_ssm() is not None
+
+
+def chunk_scan(x, dt, A, B, C, chunk_size: int, D, initial_state=None):
+    """Dispatch for the chunked scan: (y [B,L,H,P], final_state [B,H,P,N])."""
+    if use_fused(x):
+        scan, _ = _mamba_ssm()
+        y, final = scan(x, dt, A, B, C, chunk_size, D=D, initial_states=initial_state,
+                        return_final_states=True)
+        return y, final
+    from ssmusic.ops.scan import ssd_chunked
+
+    return ssd_chunked(x, dt, A, B, C, chunk_size, D=D, initial_state=initial_state)
+
+
+def state_step(state, x, dt, A, B, C, D):
+    """Dispatch for one recurrent step (state updated in place): y [B, H, P]."""
+    if use_fused(x):
+        _, update = _mamba_ssm()
+        heads, headdim, d_state = state.shape[1:]
+        return update(
+            state, x, dt[..., None].expand(-1, -1, headdim),
+            A[:, None, None].expand(heads, headdim, d_state), B, C,
+            D[:, None].expand(heads, headdim), dt_softplus=False)
+    from ssmusic.ops.scan import ssd_step
+
+    return ssd_step(state, x, dt, A, B, C, D)

@@ -1,0 +1,127 @@
+"""Mamba2's selective state-space recurrence, three ways, all in pure PyTorch.
+
+Per head h with scalar decay a_t = exp(dt_t * A_h), state S [headdim, d_state]:
+
+    S_t = a_t * S_{t-1} + dt_t * x_t ⊗ B_t          y_t = S_t · C_t + D_h * x_t
+
+- `ssd_sequential`: the recurrence as written, one step at a time. Slow; the ground truth in tests.
+- `ssd_chunked`: the SSD ("state space duality") form used for training: quadratic attention-like
+  products inside chunks of `chunk_size`, the recurrence only between chunks. Same result.
+- `ssd_step`: one recurrent step on an explicit state, updated in place (generation).
+
+Shapes: x [B, L, H, P], dt [B, L, H] (already softplus'ed), A [H] (negative), B/C [B, L, G, N]
+with H divisible by G (heads share B/C within a group), D [H].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _heads(t: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """[..., G, N] -> [..., H, N]: each group's B/C serves H/G consecutive heads."""
+    groups = t.shape[-2]
+    return t if groups == n_heads else t.repeat_interleave(n_heads // groups, dim=-2)
+
+
+def segsum(x: torch.Tensor) -> torch.Tensor:
+    """[..., T] -> [..., T, T] with out[i, j] = x[j+1] + ... + x[i] for i >= j, -inf above.
+
+    Summed from a masked copy rather than as cumsum differences, which lose precision when the
+    cumulative decay is large."""
+    T = x.shape[-1]
+    x = x[..., None].expand(*x.shape, T)  # [..., T(i), T(j)] holding x[i]
+    strictly_lower = torch.tril(torch.ones(T, T, dtype=torch.bool, device=x.device), diagonal=-1)
+    x = x.masked_fill(~strictly_lower, 0)
+    out = torch.cumsum(x, dim=-2)
+    lower = torch.tril(torch.ones(T, T, dtype=torch.bool, device=x.device))
+    return out.masked_fill(~lower, float("-inf"))
+
+
+def ssd_sequential(x, dt, A, B, C, D=None, initial_state=None):
+    """Reference recurrence. Returns (y [B, L, H, P], final_state [B, H, P, N])."""
+    batch, length, heads, headdim = x.shape
+    B, C = _heads(B, heads).float(), _heads(C, heads).float()
+    state = (torch.zeros(batch, heads, headdim, B.shape[-1], device=x.device, dtype=torch.float32)
+             if initial_state is None else initial_state.float())
+    ys = []
+    for t in range(length):
+        decay = torch.exp(dt[:, t].float() * A.float())  # [B, H]
+        state = state * decay[..., None, None] + (dt[:, t, :, None].float() * x[:, t].float())[..., None] * B[:, t, :, None, :]
+        ys.append(torch.einsum("bhpn,bhn->bhp", state, C[:, t]))
+    y = torch.stack(ys, dim=1)
+    if D is not None:
+        y = y + D.float()[:, None] * x.float()
+    return y.to(x.dtype), state
+
+
+def ssd_chunked(x, dt, A, B, C, chunk_size: int, D=None, initial_state=None):
+    """Chunked SSD scan. Returns (y [B, L, H, P], final_state [B, H, P, N])."""
+    batch, length, heads, headdim = x.shape
+    dtype = x.dtype
+    pad = (-length) % chunk_size
+    x, dt, B, C = x.float(), dt.float(), B.float(), C.float()
+    x_in = x
+    if pad:
+        # Padded steps have dt = 0: no decay, no input, so the final state is unaffected.
+        x = F.pad(x, (0, 0, 0, 0, 0, pad))
+        dt = F.pad(dt, (0, 0, 0, pad))
+        B = F.pad(B, (0, 0, 0, 0, 0, pad))
+        C = F.pad(C, (0, 0, 0, 0, 0, pad))
+    n_chunks = x.shape[1] // chunk_size
+    groups = B.shape[-2]
+    per_group = heads // groups
+
+    def chunks(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(batch, n_chunks, chunk_size, *t.shape[2:])
+
+    X = chunks(x * dt[..., None])  # [b, c, l, h, p]
+    Bc, Cc = chunks(B), chunks(C)  # [b, c, l, g, n]
+    a = chunks(dt * A.float()).permute(0, 3, 1, 2)  # [b, h, c, l]
+    a_cum = torch.cumsum(a, dim=-1)
+
+    # 1. Within chunks: y = (C_l · B_s) * decay(l <- s) x_s, an attention-like masked product.
+    CB = torch.einsum("bclgn,bcsgn->bcgls", Cc, Bc)  # computed per group, shared by its heads
+    decay = torch.exp(segsum(a)).permute(0, 2, 1, 3, 4)  # [b, c, h, l, s]
+    M = CB.repeat_interleave(per_group, dim=2) * decay if per_group > 1 else CB * decay
+    y = torch.einsum("bchls,bcshp->bclhp", M, X)
+
+    # 2. Each chunk's contribution to the state at its end.
+    decay_to_end = torch.exp(a_cum[..., -1:] - a_cum)  # [b, h, c, l]
+    Bh = _heads(Bc, heads)  # [b, c, l, h, n]
+    states = torch.einsum("bclhn,bhcl,bclhp->bchpn", Bh, decay_to_end, X)
+
+    # 3. Carry states across chunks (a short recurrence over n_chunks, done as one product).
+    if initial_state is None:
+        initial_state = torch.zeros_like(states[:, :1])
+    else:
+        initial_state = initial_state.float()[:, None]
+    states = torch.cat([initial_state, states], dim=1)  # [b, c+1, h, p, n]
+    chunk_decay = torch.exp(segsum(F.pad(a_cum[..., -1], (1, 0))))  # [b, h, c+1, c+1]
+    states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
+    states, final_state = states[:, :-1], states[:, -1]
+
+    # 4. The state entering each chunk, read out through C with the decay inside the chunk.
+    Ch = _heads(Cc, heads)
+    y = y + torch.einsum("bclhn,bchpn,bhcl->bclhp", Ch, states, torch.exp(a_cum))
+
+    y = y.reshape(batch, n_chunks * chunk_size, heads, headdim)[:, :length]
+    if D is not None:
+        y = y + D.float()[:, None] * x_in
+    return y.to(dtype), final_state
+
+
+def ssd_step(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+             C: torch.Tensor, D: torch.Tensor | None = None) -> torch.Tensor:
+    """One step: state [B, H, P, N] is updated in place; x [B, H, P], dt [B, H], B/C [B, G, N].
+    Returns y [B, H, P]."""
+    heads = x.shape[1]
+    Bh, Ch = _heads(B, heads).to(state.dtype), _heads(C, heads).to(state.dtype)
+    decay = torch.exp(dt * A)  # [B, H]
+    state.mul_(decay[..., None, None])
+    state.add_((dt[..., None] * x).to(state.dtype)[..., None] * Bh[:, :, None, :])
+    y = torch.matmul(state, Ch[..., None]).squeeze(-1)  # [B, H, P]
+    if D is not None:
+        y = y + D[:, None] * x
+    return y.to(x.dtype)
