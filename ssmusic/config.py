@@ -104,7 +104,7 @@ class LMConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # tests: seconds on CPU
-    "tiny": dict(d_model=64, n_layers=4, d_state=16, headdim=16, n_heads=4, chunk_size=16),
+    "tiny": dict(d_model=64, n_layers=6, d_state=16, headdim=16, n_heads=4, chunk_size=16),
     # ~34M: trainable on CPU, the size of the convergence experiment
     "small": dict(d_model=512, n_layers=12, d_state=64, headdim=64, n_heads=8),
     # the released SSM-TTM decoder: d 1024, 24 layers, d_state 512, expand 2, headdim 64 (~281M)

@@ -209,6 +209,41 @@ class MusicLM(nn.Module):
         h = self.final_norm(h)
         return torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, card]
 
+    def _prefill(self, cond, cond_mask, frames: int):
+        """Run the condition (prefix, or BOS for cross) through fresh decode state.
+        -> (last hidden [R, d], states, memory, next input position per row [R])"""
+        rows, device, dtype = cond.shape[0], cond.device, self.null.dtype
+        capacity = (cond.shape[1] if self.config.conditioning == "prefix" else 1) + frames
+        states = self.allocate(rows, capacity, device, dtype)
+        memory = self._memory(cond, cond_mask)
+        empty = torch.zeros(rows, 0, self.config.d_model, device=device, dtype=dtype)
+        x, mask = self._sequence(cond, cond_mask, empty)
+        h = self._run(x, mask, memory, states)[:, -1]
+        return h, states, memory, mask.long().sum(1)
+
+    def _advance(self, tokens, states, memory, position):
+        """Feed one frame of tokens [R, K] at per-row `position` -> next hidden [R, d]."""
+        x = self._embed(tokens[..., None])[:, 0]
+        if self.config.positions != "none":
+            x = x + sinusoidal(position, self.config.d_model).to(x.dtype)
+        return self._step(x, states, memory)
+
+    @torch.no_grad()
+    def recurrent_logits(self, codes: torch.Tensor, text: torch.Tensor | None = None,
+                         text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Same contract as forward(), computed token by token through the decode state. Equal to
+        forward() up to float error: this is what makes generation exact."""
+        batch, K, _ = codes.shape
+        delayed = build_delay(codes, self.special)
+        cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
+        h, states, memory, position = self._prefill(cond, cond_mask, delayed.shape[-1])
+        logits = []
+        for t in range(delayed.shape[-1]):
+            logits.append(self._logits(h))
+            if t < delayed.shape[-1] - 1:
+                h = self._advance(delayed[:, :, t], states, memory, position + t)
+        return revert_delay(torch.stack(logits, dim=2))
+
     @torch.no_grad()
     def generate(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, steps: int,
                  cfg_scale: float = 3.0, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
@@ -255,14 +290,7 @@ class MusicLM(nn.Module):
             forced[:, :, :prompt_len + K - 1] = torch.maximum(
                 forced[:, :, :prompt_len + K - 1], build_delay(prompt_codes.to(device), -1)[..., :prompt_len + K - 1])
 
-        prefix = cond.shape[1] if self.config.conditioning == "prefix" else 1
-        dtype = self.null.dtype
-        states = self.allocate(rows, prefix + total, device, dtype)
-        memory = self._memory(cond, cond_mask)
-        empty = torch.zeros(rows, 0, self.config.d_model, device=device, dtype=dtype)
-        x, mask = self._sequence(cond, cond_mask, empty)
-        h = self._run(x, mask, memory, states)[:, -1]
-        next_position = mask.long().sum(1)  # per-row position of the next input
+        h, states, memory, next_position = self._prefill(cond, cond_mask, total)
 
         out = torch.empty(batch, K, total, dtype=torch.long, device=device)
         for t in range(total):
@@ -278,11 +306,7 @@ class MusicLM(nn.Module):
             if t == total - 1:
                 break
             step_tokens = torch.cat([tokens, tokens]) if guided else tokens
-            x = self._embed(step_tokens[..., None])[:, 0]
-            if self.config.positions != "none":
-                x = x + sinusoidal(next_position, self.config.d_model).to(x.dtype)
-            next_position = next_position + 1
-            h = self._step(x, states, memory)
+            h = self._advance(step_tokens, states, memory, next_position + t)
         return revert_delay(out)[:, :, prompt_len:]
 
     # ---- persistence --------------------------------------------------------------------------
