@@ -72,3 +72,11 @@ def write_wav(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> N
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def list_audio_files(directory: str | os.PathLike) -> list[Path]:
+    """Audio files under `directory` (recursive), sorted for a deterministic order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise SsmusicError(f"{directory}: not a directory")
+    return sorted(p for p in directory.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())

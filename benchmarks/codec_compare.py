@@ -1,0 +1,98 @@
+"""Choose the offline codec by measurement: fit each candidate on training audio, then measure
+held-out reconstructions at 1 and 4 codebooks by log-mel distance and SI-SNR.
+
+    python benchmarks/codec_compare.py AUDIO_DIR [--out results.json] [--clip-seconds 10]
+
+AUDIO_DIR is a demo dataset (captions.csv with a split column: fit on train, test on test) or any
+directory of audio (files split 80/20 in sorted order). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ssmusic.audio import list_audio_files, read_audio
+from ssmusic.transform_codec import TransformCodecConfig, fit_codec, mel_filterbank
+
+
+def log_mel(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """An evaluation mel spectrogram independent of the codecs' own: 80 bands, 1024/256."""
+    spec = torch.stft(wav, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs()
+    return torch.log10(torch.clamp(mel_filterbank(sample_rate, 1024, 80) @ spec, min=1e-5))
+
+
+def mel_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> float:
+    return float((log_mel(reference, sample_rate) - log_mel(estimate, sample_rate)).abs().mean())
+
+
+def si_snr(reference: torch.Tensor, estimate: torch.Tensor) -> float:
+    reference = reference - reference.mean(-1, keepdim=True)
+    estimate = estimate - estimate.mean(-1, keepdim=True)
+    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + 1e-8)
+    target = scale * reference
+    noise = estimate - target
+    return float((10 * torch.log10(target.pow(2).sum(-1) / (noise.pow(2).sum(-1) + 1e-8) + 1e-8)).mean())
+
+
+def split_files(directory: Path) -> tuple[list[Path], list[Path]]:
+    captions = directory / "captions.csv"
+    if captions.is_file():
+        rows = list(csv.DictReader(captions.open()))
+        pick = lambda split: [directory / r["path"] for r in rows if r.get("split") == split]  # noqa: E731
+        return pick("train"), pick("test")
+    files = list_audio_files(directory)
+    cut = int(0.8 * len(files))
+    return files[:cut], files[cut:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("audio_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--clip-seconds", type=float, default=10.0)
+    parser.add_argument("--max-test-clips", type=int, default=24)
+    parser.add_argument("--codebooks", type=int, default=8)
+    args = parser.parse_args()
+    fit_files, test_files = split_files(args.audio_dir)
+    candidates = {
+        "mel-rvq + Griffin-Lim (22.05 kHz, 43 Hz)": TransformCodecConfig(transform="mel", n_codebooks=args.codebooks),
+        "mdct-rvq (22.05 kHz, 43 Hz)": TransformCodecConfig(transform="mdct", n_codebooks=args.codebooks,
+                                                            name="ssmusic-mdct-22k"),
+    }
+    rate = 22050
+    fit_audio = [read_audio(f, rate, mono=True)[0][0] for f in fit_files]
+    n = int(args.clip_seconds * rate)
+    test_audio = torch.stack([w[:n] for w in (read_audio(f, rate, mono=True)[0][0] for f in test_files)
+                              if w.shape[-1] >= n][: args.max_test_clips])
+    print(f"fit: {len(fit_audio)} files, {sum(w.shape[-1] for w in fit_audio) / rate / 60:.1f} min; "
+          f"test: {len(test_audio)} clips x {args.clip_seconds:g} s")
+    results = []
+    for label, config in candidates.items():
+        start = time.time()
+        codec = fit_codec(fit_audio, config)
+        fit_seconds = time.time() - start
+        codes = codec.encode_mono(test_audio)
+        for k in (1, 4, args.codebooks):
+            start = time.time()
+            decoded = codec.decode(codes[:, :k])[:, 0, :n]
+            results.append({"codec": label, "codebooks": k, "mel_distance": mel_distance(test_audio, decoded, rate),
+                            "si_snr_db": si_snr(test_audio, decoded), "fit_seconds": round(fit_seconds, 1),
+                            "decode_rtf": (time.time() - start) / (len(test_audio) * args.clip_seconds)})
+            print(results[-1], flush=True)
+    print("\n| codec | codebooks | mel distance ↓ | SI-SNR (dB) ↑ | decode real-time factor |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['codec']} | {r['codebooks']} | {r['mel_distance']:.3f} | {r['si_snr_db']:.1f} | "
+              f"{r['decode_rtf']:.4f} |")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
