@@ -60,6 +60,51 @@ def _register_generate(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_generate)
 
 
+def _register_prepare(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.prepare import run as prepare
+
+        return prepare(args)
+
+    parser = _add(sub, "prepare", "encode audio + captions into a token dataset (resumable)", run)
+    parser.add_argument("audio_dir", metavar="AUDIO_DIR")
+    parser.add_argument("--captions", required=True, metavar="FILE",
+                        help="CSV with columns path,caption[,split] (paths relative to the CSV or AUDIO_DIR)")
+    parser.add_argument("--out", required=True, metavar="DATA_DIR")
+    parser.add_argument("--codec", default=None, help="codec name or directory (default: the offline ssmusic-mel-22k)")
+    parser.add_argument("--text-encoder", default=None,
+                        help="text encoder name or directory (default: the offline all-MiniLM-L6-v2)")
+    parser.add_argument("--clip-seconds", type=float, default=30.0, help="clip length (default 30, as the paper)")
+    parser.add_argument("--max-clips-per-file", type=int, default=0, help="0 = all")
+    parser.add_argument("--no-text-cache", action="store_true", help="do not store caption embeddings")
+
+
+REGISTRY.append(_register_prepare)
+
+
+def _register_codec(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.transform_codec import run_fit
+
+        return run_fit(args)
+
+    parser = _add(sub, "codec", "fit the offline transform codec (k-means residual VQ) on audio", run)
+    codec_sub = parser.add_subparsers(title="codec commands", metavar="CODEC_COMMAND", required=True)
+    fit = codec_sub.add_parser("fit", help="fit codebooks on AUDIO_DIR (a demo dataset uses its train split)")
+    fit.set_defaults(run=run, command="codec fit")
+    fit.add_argument("audio_dir", metavar="AUDIO_DIR")
+    fit.add_argument("--out", required=True, metavar="DIR", help="codec directory to write")
+    fit.add_argument("--transform", choices=["mel", "mdct"], default="mel")
+    fit.add_argument("--codebooks", type=int, default=8)
+    fit.add_argument("--card", type=int, default=1024)
+    fit.add_argument("--iters", type=int, default=20, help="k-means iterations per codebook")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--name", default=None, help="name recorded in codec.json")
+
+
+REGISTRY.append(_register_codec)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
