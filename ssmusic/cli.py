@@ -82,6 +82,47 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_prepare)
 
 
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=["tiny", "small", "paper"], default="small")
+    parser.add_argument("--conditioning", choices=["prefix", "cross"], default="prefix")
+    parser.add_argument("--channel-mixer", choices=["mlp", "einfft"], default="mlp", help="SiMBA only")
+    parser.add_argument("--codebooks", type=int, default=1, help="model the first k codebooks (default 1)")
+    parser.add_argument("--model", action="append", metavar="FIELD=VALUE",
+                        help="override an LMConfig field, e.g. --model d_model=256 (repeatable)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 1000)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=0.0, help="default: 1e-3 tiny, 5e-4 small, 1e-4 paper")
+    parser.add_argument("--warmup-steps", type=int, default=500, help="capped at 10%% of the run")
+    parser.add_argument("--caption-dropout", type=float, default=0.1)
+    parser.add_argument("--crop-frames", type=int, default=0, help="train on random windows (0 = whole clips)")
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--eval-batches", type=int, default=0, help="0 = the whole valid split")
+    parser.add_argument("--save-every", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--tensorboard", action="store_true")
+
+
+def _register_train(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.train import run as train
+
+        return train(args)
+
+    parser = _add(sub, "train", "train a MusicLM on a prepared dataset (resumable; torchrun for DDP)", run)
+    parser.add_argument("data_dir", metavar="DATA_DIR")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR")
+    parser.add_argument("--backbone", choices=["simba", "mamba", "transformer"], default="simba")
+    _train_arguments(parser)
+    parser.add_argument("--resume", action="store_true", help="continue RUN_DIR from its latest checkpoint")
+    parser.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
+
+
+REGISTRY.append(_register_train)
+
+
 def _register_codec(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.transform_codec import run_fit

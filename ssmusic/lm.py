@@ -32,6 +32,12 @@ from ssmusic.patterns import build_delay, revert_delay
 from ssmusic.sampling import sample_next
 
 
+def token_loss(logits: torch.Tensor, codes: torch.Tensor, pad_id: int, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of logits [B,K,T,V] against codes [B,K,T], pad positions ignored."""
+    return F.cross_entropy(logits.flatten(0, 2).float(), codes.flatten(), ignore_index=pad_id,
+                           label_smoothing=label_smoothing)
+
+
 class Residual(nn.Module):
     """x + dropout(mixer(norm(x)))."""
 
@@ -184,9 +190,7 @@ class MusicLM(nn.Module):
 
     def loss(self, codes: torch.Tensor, text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
              null_cond: torch.Tensor | None = None, label_smoothing: float = 0.1) -> torch.Tensor:
-        logits = self(codes, text, text_mask, null_cond)
-        return F.cross_entropy(logits.flatten(0, 2).float(), codes.flatten(), ignore_index=self.special,
-                               label_smoothing=label_smoothing)
+        return token_loss(self(codes, text, text_mask, null_cond), codes, self.special, label_smoothing)
 
     # ---- generation ---------------------------------------------------------------------------
     def allocate(self, batch: int, capacity: int, device, dtype):

@@ -12,3 +12,44 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_codec_dir(tmp_path_factory):
+    """A tiny offline codec (16 x 2 codebooks) fitted on tones: fast to fit, encode and decode."""
+    from ssmusic.transform_codec import TransformCodecConfig, fit_codec
+
+    directory = tmp_path_factory.mktemp("tiny_codec")
+    t = torch.arange(22050) / 22050
+    wavs = [0.3 * torch.sin(2 * torch.pi * f * t) for f in (220, 330, 440, 660)]
+    fit_codec(wavs, TransformCodecConfig(card=16, n_codebooks=2, griffin_lim_iters=2), iters=2,
+              progress=False).save(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, tiny_codec_dir):
+    """A prepared dataset: 12 train / 2 valid / 2 test clips of 1 s, with cached MiniLM text."""
+    import csv
+
+    import soundfile
+
+    from ssmusic.prepare import PrepareSettings, prepare
+
+    audio = tmp_path_factory.mktemp("tiny_audio")
+    rows = []
+    t = torch.arange(16000) / 16000
+    for i in range(16):
+        freq = 220 * 2 ** ((i % 8) / 12)
+        wave = 0.3 * torch.sin(2 * torch.pi * freq * t) * (1 + 0.5 * torch.sin(2 * torch.pi * (i % 3 + 1) * t))
+        soundfile.write(audio / f"tone{i:02d}.wav", wave.numpy(), 16000)
+        split = "valid" if i in (12, 13) else "test" if i in (14, 15) else "train"
+        rows.append({"path": f"tone{i:02d}.wav", "caption": f"a tone at {freq:.0f} Hz", "split": split})
+    with (audio / "captions.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "caption", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path_factory.mktemp("tiny_data")
+    prepare(audio, audio / "captions.csv", out, tiny_codec_dir, None, PrepareSettings(clip_seconds=1.0),
+            progress=False)
+    return out

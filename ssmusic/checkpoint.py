@@ -1,0 +1,105 @@
+"""Training checkpoints: directories written atomically, safetensors for tensors, JSON for the rest.
+
+    RUN_DIR/checkpoints/step_000500/
+        lm_config.json  model.safetensors  pipeline.json      <- a complete model directory
+        train_config.json  trainer_state.json  optimizer.safetensors
+A checkpoint is built in a hidden temp directory and renamed into place, so a crash never leaves a
+half-written one; older checkpoints beyond `keep` are deleted only after the new one exists.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssmusic.config import read_json, write_json_atomic
+from ssmusic.errors import SsmusicError
+from ssmusic.tensors import load_tensors, save_tensors
+
+MODEL_FILES = ("lm_config.json", "model.safetensors", "pipeline.json", "train_config.json")
+
+
+def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer state_dict into tensors (safetensors) and plain data (JSON)."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                           plain: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in list(tensors.items()) + list(plain["scalars"].items()):
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
+
+
+def save_checkpoint(run_dir: Path, step: int, model, optimizer, trainer_state: dict[str, Any],
+                    rng: dict[str, torch.Tensor], pipeline: dict, train_config: dict, keep: int = 3) -> Path:
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:07d}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".step_{step:07d}."))
+    try:
+        model.save_pretrained(tmp)
+        write_json_atomic(tmp / "pipeline.json", pipeline)
+        write_json_atomic(tmp / "train_config.json", train_config)
+        tensors, plain = optimizer_to_tensors(optimizer)
+        save_tensors({**{f"optimizer.{k}": v for k, v in tensors.items()},
+                      **{f"rng.{k}": v for k, v in rng.items()}}, tmp / "optimizer.safetensors")
+        write_json_atomic(tmp / "trainer_state.json", {**trainer_state, "optimizer": plain})
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in sorted(root.glob("step_*"))[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    complete = [p for p in sorted((run_dir / "checkpoints").glob("step_*"))
+                if (p / "trainer_state.json").is_file()]
+    return complete[-1] if complete else None
+
+
+def load_checkpoint(path: Path, model, optimizer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Load weights + optimizer in place; -> (trainer_state, rng tensors)."""
+    weights = load_tensors(path / "model.safetensors")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise SsmusicError(f"{path}: weights do not fit this model ({str(err).splitlines()[0]})") from None
+    tensors = load_tensors(path / "optimizer.safetensors")
+    state = read_json(path / "trainer_state.json")
+    optimizer_from_tensors(optimizer, {k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")},
+                           state.pop("optimizer"))
+    return state, {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")}
+
+
+def export_model(checkpoint: Path, destination: Path) -> None:
+    """Copy a checkpoint's model files (no optimizer) to `destination`, replacing it atomically."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
+    try:
+        for name in MODEL_FILES:
+            shutil.copy2(checkpoint / name, tmp / name)
+        if destination.exists():
+            shutil.rmtree(destination)
+        tmp.rename(destination)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,318 @@
+"""`ssmusic train`: the training loop, in plain sight.
+
+The paper's recipe by default: AdamW (wd 0.02, none on norms/biases/embeddings), linear warmup then
+cosine decay, cross-entropy with label smoothing 0.1 (pad ignored), caption dropout p = 0.1 (the
+whole caption replaced by the learned null, so classifier-free guidance is trained), gradient
+accumulation and clipping, bf16 autocast on CUDA / fp32 on CPU. Under `torchrun` it trains with
+DistributedDataParallel (rank 0 logs and saves). Checkpoints resume exactly: model, optimizer,
+schedule, RNG states and the position in the data order are all saved.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ssmusic.checkpoint import export_model, latest_checkpoint, load_checkpoint, save_checkpoint
+from ssmusic.config import LMConfig, from_dict, read_json, write_json_atomic
+from ssmusic.data import CodesDataset, collate
+from ssmusic.errors import SsmusicError
+from ssmusic.lm import MusicLM, token_loss
+
+# The paper trains a 281M model for 20k+ steps at lr 1e-4. Short CPU runs of the small presets
+# learn far too slowly at that rate, so they default higher (override with --lr).
+DEFAULT_LR = {"tiny": 1e-3, "small": 5e-4, "paper": 1e-4}
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "small"
+    backbone: str = "simba"
+    conditioning: str = "prefix"
+    channel_mixer: str = "mlp"
+    codebooks: int = 1  # model the first k codebooks of the dataset (the paper: 1)
+    model_overrides: dict = field(default_factory=dict)  # any LMConfig field, e.g. {"d_model": 256}
+    steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 0.0  # 0 = the preset's default (DEFAULT_LR)
+    weight_decay: float = 0.02
+    adam_eps: float = 1e-7
+    warmup_steps: int = 500  # capped at 10% of the run
+    label_smoothing: float = 0.1
+    caption_dropout: float = 0.1
+    grad_clip: float = 1.0
+    crop_frames: int = 0  # train on random windows of this many frames (0 = whole clips)
+    eval_every: int = 100
+    eval_batches: int = 0  # 0 = the whole valid split
+    save_every: int = 500
+    keep_checkpoints: int = 3
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    tensorboard: bool = False
+
+    def learning_rate(self) -> float:
+        return self.lr or DEFAULT_LR.get(self.preset, 1e-4)
+
+    def lm_config(self, manifest: dict) -> LMConfig:
+        values = dict(backbone=self.backbone, conditioning=self.conditioning, card=manifest["card"],
+                      n_codebooks=self.codebooks, text_dim=manifest["text_dim"] or 384)
+        if self.backbone == "simba":
+            values["channel_mixer"] = self.channel_mixer
+        return LMConfig.preset(self.preset, **values, **self.model_overrides)
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    warmup = min(config.warmup_steps, max(1, config.steps // 10))
+    if step < warmup:
+        return config.learning_rate() * (step + 1) / warmup
+    progress = (step - warmup) / max(1, config.steps - warmup)
+    return config.learning_rate() * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices only; never norms, biases, embeddings or the learned null/BOS vectors."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        is_embedding = name.startswith("embed.")
+        (decay if param.dim() >= 2 and not is_embedding else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class DataOrder:
+    """A seeded permutation per epoch, sharded across ranks; its position is checkpointed."""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        if size < world:
+            raise SsmusicError(f"the train split has {size} clips, fewer than the {world} processes")
+        self.size, self.seed, self.rank, self.world = size, seed, rank, world
+        self.epoch, self.offset = 0, 0
+
+    def _order(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.size, generator=g).tolist()[self.rank::self.world]
+
+    def take(self, n: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < n:
+            order = self._order()
+            chunk = order[self.offset:self.offset + n - len(out)]
+            out.extend(chunk)
+            self.offset += len(chunk)
+            if self.offset >= len(order):
+                self.epoch, self.offset = self.epoch + 1, 0
+        return out
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _device(config: TrainConfig, rank: int) -> torch.device:
+    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % max(1, torch.cuda.device_count()))
+    return torch.device("cpu")
+
+
+def _batch(dataset: CodesDataset, indices: list[int], device, crop: int, generator: torch.Generator, encoder):
+    batch = collate([dataset[i] for i in indices])
+    codes = batch["codes"]
+    if crop and codes.shape[-1] > crop:
+        start = int(torch.randint(0, codes.shape[-1] - crop + 1, (1,), generator=generator))
+        codes = codes[..., start:start + crop]
+    if "text" in batch:
+        text, mask = batch["text"], batch["text_mask"]
+    else:
+        text, mask = encoder.encode(batch["caption"])
+    return codes.to(device), text.to(device), mask.to(device)
+
+
+@torch.no_grad()
+def evaluate(model: MusicLM, dataset: CodesDataset, config: TrainConfig, device, encoder) -> float:
+    """Mean validation cross-entropy per token (no label smoothing, no caption dropout)."""
+    model.eval()
+    total, count = 0.0, 0
+    size = config.batch_size
+    limit = len(dataset) if not config.eval_batches else min(len(dataset), config.eval_batches * size)
+    for start in range(0, limit, size):
+        codes, text, mask = _batch(dataset, list(range(start, min(limit, start + size))), device, 0, None, encoder)
+        with _autocast(device):
+            logits = model(codes, text, mask)
+        valid = int((codes != model.special).sum())
+        total += float(token_loss(logits, codes, model.special)) * valid
+        count += valid
+    model.train()
+    return total / max(1, count)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def pipeline_record(manifest: dict, lm_config: LMConfig, clip_frames: int) -> dict:
+    return {"codec": manifest["codec"], "text_encoder": manifest["text_encoder"],
+            "sample_rate": manifest["sample_rate"], "frame_rate": manifest["frame_rate"],
+            "card": manifest["card"], "n_codebooks": lm_config.n_codebooks, "text_dim": lm_config.text_dim,
+            "clip_seconds": clip_frames / manifest["frame_rate"]}
+
+
+def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume: bool = False,
+          stop_after: int | None = None, progress: bool = True) -> Path:
+    """Train (or resume) a run; returns the final model directory (RUN_DIR/final), or the latest
+    checkpoint when `stop_after` ends the run early."""
+    from tqdm import tqdm
+
+    data_dir, run_dir = Path(data_dir), Path(run_dir)
+    rank, world = _distributed()
+    device = _device(config, rank)
+    if resume:
+        saved = run_dir / "train_config.json"
+        if not saved.is_file():
+            raise SsmusicError(f"{run_dir}: nothing to resume (train_config.json is missing)")
+        previous = from_dict(TrainConfig, read_json(saved), str(saved))
+        config = TrainConfig(**{**asdict(previous), "steps": config.steps or previous.steps})
+    elif (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        raise SsmusicError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+    train_set = CodesDataset(data_dir, "train", n_codebooks=config.codebooks)
+    valid_set = CodesDataset(data_dir, "valid", n_codebooks=config.codebooks) if train_set.manifest["splits"].get("valid") else None
+    manifest = train_set.manifest
+    encoder = None
+    if not manifest.get("text_cached"):
+        from ssmusic.text import load_text_encoder
+
+        encoder = load_text_encoder(manifest.get("text_encoder"), device=device)
+        manifest = {**manifest, "text_encoder": encoder.name, "text_dim": encoder.dim}
+    lm_config = config.lm_config(manifest)
+    clip_frames = config.crop_frames or manifest["clip_frames"]
+    pipeline = pipeline_record(manifest, lm_config, clip_frames)
+
+    torch.manual_seed(config.seed)
+    model = MusicLM(lm_config).to(device)
+    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.learning_rate(),
+                                  eps=config.adam_eps, fused=device.type == "cuda" or None)
+    order = DataOrder(len(train_set), config.seed, rank, world)
+    crop_rng = torch.Generator().manual_seed(config.seed + 1)
+    dropout_rng = torch.Generator().manual_seed(config.seed + 2)
+    step, elapsed = 0, 0.0
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if checkpoint is not None:
+        saved_pipeline = read_json(checkpoint / "pipeline.json")
+        for key in ("codec", "card", "text_encoder"):
+            if saved_pipeline.get(key) != pipeline[key]:
+                raise SsmusicError(f"{data_dir}: dataset {key} {pipeline[key]!r} does not match the run's "
+                                   f"{saved_pipeline.get(key)!r} ({checkpoint})")
+        state, rng = load_checkpoint(checkpoint, model, optimizer)
+        step, elapsed = state["step"], state["elapsed"]
+        order.epoch, order.offset = state["epoch"], state["offset"]
+        torch.set_rng_state(rng["torch"])
+        crop_rng.set_state(rng["crop"])
+        dropout_rng.set_state(rng["dropout"])
+    if rank == 0:
+        write_json_atomic(run_dir / "train_config.json", asdict(config))
+    wrapped = model
+    if world > 1:
+        wrapped = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+    writer = None
+    if config.tensorboard and rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def save(at_step: int) -> Path:
+        rng = {"torch": torch.get_rng_state(), "crop": crop_rng.get_state(), "dropout": dropout_rng.get_state()}
+        state = {"step": at_step, "elapsed": elapsed, "epoch": order.epoch, "offset": order.offset}
+        return save_checkpoint(run_dir, at_step, model, optimizer, state, rng, pipeline, asdict(config),
+                               keep=config.keep_checkpoints)
+
+    if rank == 0:
+        print(f"{lm_config.backbone}/{lm_config.conditioning}: {model.num_parameters() / 1e6:.2f}M parameters, "
+              f"{len(train_set)} train clips, {world} process(es) on {device}")
+    end = config.steps if stop_after is None else min(config.steps, stop_after)
+    bar = tqdm(total=config.steps, initial=step, desc="training", unit="step", disable=not progress or rank != 0)
+    model.train()
+    last_saved = checkpoint
+    while step < end:
+        started = time.time()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        tokens, loss_sum = 0, 0.0
+        for _ in range(config.grad_accum):
+            codes, text, mask = _batch(train_set, order.take(config.batch_size), device, config.crop_frames,
+                                       crop_rng, encoder)
+            null = torch.rand(codes.shape[0], generator=dropout_rng) < config.caption_dropout
+            with _autocast(device):
+                logits = wrapped(codes, text, mask, null.to(device))
+            loss = token_loss(logits, codes, model.special, config.label_smoothing)
+            if not torch.isfinite(loss.detach()):
+                where = f"; the last good checkpoint is {last_saved}" if last_saved else ""
+                raise SsmusicError(f"step {step}: loss is {float(loss)}, stopping{where}")
+            (loss / config.grad_accum).backward()
+            loss_sum += float(loss.detach()) / config.grad_accum
+            tokens += int((codes != model.special).sum())
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        seconds = time.time() - started
+        elapsed += seconds
+        record = {"step": step, "loss": round(loss_sum, 5), "lr": optimizer.param_groups[0]["lr"],
+                  "grad_norm": round(float(grad_norm), 4), "tokens_per_s": round(tokens * world / seconds, 1),
+                  "wall_s": round(elapsed, 2)}
+        if valid_set is not None and (step % config.eval_every == 0 or step == config.steps):
+            record["val_loss"] = round(evaluate(model, valid_set, config, device, encoder), 5)
+        if rank == 0:
+            with (run_dir / "metrics.jsonl").open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            if writer is not None:
+                for key, value in record.items():
+                    if key != "step":
+                        writer.add_scalar(key, value, step)
+            bar.set_postfix(loss=f"{loss_sum:.3f}", tok_s=f"{record['tokens_per_s']:.0f}")
+            bar.update(1)
+            if step % config.save_every == 0 or step == end:
+                last_saved = save(step)
+    bar.close()
+    if world > 1:
+        torch.distributed.barrier()
+    if rank == 0 and step >= config.steps:
+        export_model(last_saved, run_dir / "final")
+        return run_dir / "final"
+    return last_saved
+
+
+def config_from_args(args) -> TrainConfig:
+    overrides = {}
+    for item in args.model or []:
+        key, _, value = item.partition("=")
+        if not value:
+            raise SsmusicError(f"--model {item!r}: expected FIELD=VALUE, e.g. --model d_model=256")
+        overrides[key] = json.loads(value) if value[0].isdigit() or value in ("true", "false") else value
+    return TrainConfig(preset=args.preset, backbone=args.backbone, conditioning=args.conditioning,
+                       channel_mixer=args.channel_mixer, codebooks=args.codebooks, model_overrides=overrides,
+                       steps=args.steps if args.steps is not None else (0 if args.resume else 1000), batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+                       warmup_steps=args.warmup_steps, caption_dropout=args.caption_dropout,
+                       crop_frames=args.crop_frames, eval_every=args.eval_every, eval_batches=args.eval_batches,
+                       save_every=args.save_every, seed=args.seed, device=args.device,
+                       tensorboard=args.tensorboard)
+
+
+def run(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = train(args.data_dir, args.out, config_from_args(args), resume=args.resume, stop_after=args.stop_after)
+    if out is not None:
+        print(f"model: {out}")
+    return 0

@@ -1,0 +1,112 @@
+import json
+import os
+import socket
+
+import pytest
+import torch
+
+from ssmusic.checkpoint import latest_checkpoint
+from ssmusic.cli import main
+from ssmusic.errors import SsmusicError
+from ssmusic.tensors import load_tensors
+from ssmusic.train import DataOrder, TrainConfig, lr_at, train
+
+TINY = dict(preset="tiny", steps=6, batch_size=4, eval_every=3, save_every=3, warmup_steps=2,
+            model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8})
+
+
+def test_training_reduces_loss_and_writes_a_usable_run(tmp_path, tiny_dataset):
+    config = TrainConfig(**{**TINY, "steps": 30, "eval_every": 10, "save_every": 10}, lr=3e-3)
+    final = train(tiny_dataset, tmp_path / "run", config, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 31))
+    val = [r["val_loss"] for r in records if "val_loss" in r]
+    assert len(val) == 3 and val[-1] < val[0]
+    assert records[-1]["loss"] < records[0]["loss"]
+    assert {"lr", "tokens_per_s", "wall_s", "grad_norm"} <= set(records[0])
+    assert sorted(p.name for p in final.iterdir()) == ["lm_config.json", "model.safetensors", "pipeline.json",
+                                                       "train_config.json"]
+    pipeline = json.loads((final / "pipeline.json").read_text())
+    assert pipeline["card"] == 16 and pipeline["n_codebooks"] == 1 and pipeline["text_encoder"] == "all-MiniLM-L6-v2"
+    assert len(list((tmp_path / "run" / "checkpoints").glob("step_*"))) == 3
+
+
+def test_resume_is_exact(tmp_path, tiny_dataset):
+    config = TrainConfig(**TINY)
+    straight = train(tiny_dataset, tmp_path / "a", config, progress=False)
+    interrupted = train(tiny_dataset, tmp_path / "b", config, stop_after=3, progress=False)
+    assert interrupted.name == "step_0000003" and not (tmp_path / "b" / "final").exists()
+    with pytest.raises(SsmusicError, match="--resume"):
+        train(tiny_dataset, tmp_path / "b", config, progress=False)
+    resumed = train(tiny_dataset, tmp_path / "b", TrainConfig(steps=0), resume=True, progress=False)
+    a, b = load_tensors(straight / "model.safetensors"), load_tensors(resumed / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_with_step_and_keeps_checkpoint(tmp_path, tiny_dataset, monkeypatch):
+    import ssmusic.train as train_module
+
+    real = train_module.token_loss
+    calls = {"n": 0}
+
+    def flaky(logits, codes, pad, smoothing=0.0):
+        calls["n"] += 1
+        return real(logits, codes, pad, smoothing) * (float("nan") if calls["n"] == 5 else 1.0)
+
+    monkeypatch.setattr(train_module, "token_loss", flaky)
+    config = TrainConfig(**{**TINY, "eval_every": 100, "save_every": 2})
+    with pytest.raises(SsmusicError, match=r"step 4: loss is nan.*step_0000004"):
+        train(tiny_dataset, tmp_path / "run", config, progress=False)
+    assert latest_checkpoint(tmp_path / "run").name == "step_0000004"
+
+
+def test_resume_refuses_a_different_dataset(tmp_path, tiny_dataset):
+    train(tiny_dataset, tmp_path / "run", TrainConfig(**TINY), stop_after=3, progress=False)
+    state = latest_checkpoint(tmp_path / "run")
+    record = json.loads((state / "pipeline.json").read_text())
+    (state / "pipeline.json").write_text(json.dumps({**record, "codec": "descript/dac_44khz"}))
+    with pytest.raises(SsmusicError, match="codec"):
+        train(tiny_dataset, tmp_path / "run", TrainConfig(steps=0), resume=True, progress=False)
+
+
+def test_schedule_and_data_order():
+    config = TrainConfig(steps=100, warmup_steps=10, lr=1e-3)
+    assert lr_at(0, config) == pytest.approx(1e-4) and lr_at(9, config) == pytest.approx(1e-3)
+    assert lr_at(99, config) < 1e-5
+    order = DataOrder(10, seed=3)
+    first = order.take(7) + order.take(7)
+    assert sorted(first[:10]) == list(range(10)) and (order.epoch, order.offset) == (1, 4)
+    shards = [DataOrder(10, 3, rank, 2).take(5) for rank in range(2)]
+    assert sorted(shards[0] + shards[1]) == list(range(10))
+
+
+def _ddp_worker(rank, port, data, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
+    torch.set_num_threads(1)
+    config = TrainConfig(**{**TINY, "model_overrides": {**TINY["model_overrides"], "dropout": 0.0}},
+                         caption_dropout=0.0, device="cpu")
+    train(data, out, config, progress=False)
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_on_gloo_matches_single_process_with_the_same_global_batch(tmp_path, tiny_dataset):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_ddp_worker, args=(port, str(tiny_dataset), str(tmp_path / "ddp")), nprocs=2)
+    single = TrainConfig(**{**TINY, "batch_size": 8, "model_overrides": {**TINY["model_overrides"], "dropout": 0.0}},
+                         caption_dropout=0.0, device="cpu")
+    train(tiny_dataset, tmp_path / "one", single, progress=False)
+    a = load_tensors(tmp_path / "ddp" / "final" / "model.safetensors")
+    b = load_tensors(tmp_path / "one" / "final" / "model.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=2e-4, rtol=1e-3)
+    assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 6  # rank 0 logs alone
+
+
+def test_cli_train(tmp_path, tiny_dataset, capsys):
+    code = main(["train", str(tiny_dataset), "--out", str(tmp_path / "run"), "--preset", "tiny", "--steps", "2",
+                 "--batch-size", "2", "--model", "d_model=32", "--model", "n_layers=1", "--backbone", "transformer"])
+    assert code == 0 and (tmp_path / "run" / "final" / "model.safetensors").is_file()
+    assert main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2")]) == 2
+    assert "manifest.json is missing" in capsys.readouterr().err
