@@ -60,6 +60,30 @@ def _register_generate(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_generate)
 
 
+def _register_data(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.demo_data import run as demo
+
+        return demo(args)
+
+    parser = _add(sub, "data", "build datasets", run)
+    data_sub = parser.add_subparsers(title="data commands", metavar="DATA_COMMAND", required=True)
+    demo = data_sub.add_parser("demo", help="render the offline demo dataset (music21 corpus + FluidSynth)",
+                               description="Render real compositions from music21's corpus through FluidSynth "
+                               "into captioned WAV clips + captions.csv, ready for `ssmusic prepare`.")
+    demo.set_defaults(run=run, command="data demo")
+    demo.add_argument("out_dir", metavar="OUT_DIR")
+    demo.add_argument("--clips", type=int, default=600, help="number of clips (default 600)")
+    demo.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
+    demo.add_argument("--sample-rate", type=int, default=22050, help="default 22050 (the offline codec's)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--soundfont", default=None, help="a General MIDI .sf2 (default: FluidR3_GM)")
+    demo.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
+
+
+REGISTRY.append(_register_data)
+
+
 def _register_prepare(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.prepare import run as prepare
