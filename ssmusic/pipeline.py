@@ -60,16 +60,11 @@ class GenerationSettings:
     temperature: float
     seed: int | None
 
-    def validate(self, max_seconds: float | None) -> None:
+    def validate(self) -> None:
         if not math.isfinite(self.seconds) or self.seconds <= 0:
             raise SsmusicError(f"--seconds: expected a positive duration, got {self.seconds}")
         if self.seconds > MAX_SECONDS:
             raise SsmusicError(f"--seconds: {self.seconds} s is beyond the {MAX_SECONDS:.0f} s limit")
-        if max_seconds is not None and self.seconds > max_seconds + 1e-6:
-            raise SsmusicError(
-                f"--seconds: {self.seconds} s exceeds this Transformer model's context of "
-                f"{max_seconds:g} s (its training length); SSM backbones (simba, mamba) generate "
-                "any length with constant memory")
         if not math.isfinite(self.cfg_scale) or self.cfg_scale < 0:
             raise SsmusicError(f"--cfg: expected a number >= 0, got {self.cfg_scale}")
         if self.top_k < 0:
@@ -130,9 +125,19 @@ class TextToMusic:
         return self.codec.sample_rate
 
     @property
-    def max_seconds(self) -> float | None:
+    def max_frames(self) -> int | None:
         """Transformers get a context limit (their training length); SSM state never grows."""
-        return self.config.clip_seconds if self.lm.config.backbone == "transformer" else None
+        if self.lm.config.backbone != "transformer":
+            return None
+        return round(self.config.clip_seconds * self.config.frame_rate)
+
+    def check_context(self, steps: int, prompt_frames: int) -> None:
+        limit = self.max_frames
+        if limit is not None and steps + prompt_frames > limit:
+            raise SsmusicError(
+                f"--seconds: {steps + prompt_frames} frames (prompt included) exceed this Transformer model's "
+                f"context of {limit} frames ({limit / self.config.frame_rate:.1f} s, its training length); "
+                "SSM backbones (simba, mamba) generate any length with constant memory")
 
     def encode_text(self, descriptions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.config.min_text_tokens:
@@ -162,10 +167,9 @@ class TextToMusic:
             top_p=float(top_p),
             temperature=self.config.temperature if temperature is None else float(temperature),
             seed=seed)
-        prompt_seconds = 0.0 if prompt_codes is None else prompt_codes.shape[-1] / self.config.frame_rate
-        max_seconds = self.max_seconds
-        settings.validate(None if max_seconds is None else max_seconds - prompt_seconds)
+        settings.validate()
         steps = max(1, round(settings.seconds * self.config.frame_rate))
+        self.check_context(steps, 0 if prompt_codes is None else prompt_codes.shape[-1])
         generator = None
         device = next(self.lm.parameters()).device
         if seed is not None:

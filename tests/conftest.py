@@ -53,3 +53,14 @@ def tiny_dataset(tmp_path_factory, tiny_codec_dir):
     prepare(audio, audio / "captions.csv", out, tiny_codec_dir, None, PrepareSettings(clip_seconds=1.0),
             progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_dataset):
+    """A tiny SiMBA trained for a few steps on tiny_dataset: a complete model directory."""
+    from ssmusic.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("tiny_run")
+    config = TrainConfig(preset="tiny", steps=4, batch_size=4, eval_every=100, save_every=100, warmup_steps=1,
+                         model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8})
+    return train(tiny_dataset, run, config, progress=False)

@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import pytest
+
+from ssmusic.cli import main
+from ssmusic.generate import plan_outputs
+from ssmusic.pipeline import GenerationSettings, resolve_model_dir
+from ssmusic.errors import SsmusicError
+
+
+def test_single_output_uses_the_given_wav_name(tmp_path):
+    jobs = plan_outputs(["a calm piano piece"], 1, tmp_path / "out.wav")
+    assert [job.wav_path for job in jobs] == [tmp_path / "out.wav"]
+
+
+def test_several_outputs_get_distinct_names(tmp_path):
+    jobs = plan_outputs(["organ chorale", "fiddle tune"], 2, tmp_path / "out.wav")
+    names = [job.wav_path.name for job in jobs]
+    assert names == ["out_0_0.wav", "out_0_1.wav", "out_1_0.wav", "out_1_1.wav"]
+    jobs = plan_outputs(["Organ chorale!", "fiddle tune"], 1, tmp_path / "dir")
+    assert [job.wav_path.name for job in jobs] == ["00_organ-chorale.wav", "01_fiddle-tune.wav"]
+
+
+@pytest.mark.parametrize("field,value", [("seconds", -1.0), ("seconds", 0.0), ("seconds", float("nan")),
+                                         ("seconds", 1e9), ("cfg_scale", -1.0), ("top_p", 1.5),
+                                         ("temperature", 0.0), ("top_k", -3)])
+def test_bad_settings_are_refused(field, value):
+    settings = GenerationSettings(seconds=5.0, cfg_scale=3.0, top_k=250, top_p=0.0, temperature=1.0, seed=0)
+    setattr(settings, field, value)
+    with pytest.raises(SsmusicError):
+        settings.validate()
+
+
+def test_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SsmusicError, match="no such checkpoint"):
+        resolve_model_dir(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SsmusicError, match="not a model directory"):
+        resolve_model_dir(tmp_path / "empty")
+    code = main(["generate", "a waltz", "-o", str(tmp_path / "x.wav"), "--checkpoint", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "no such checkpoint" in err
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_empty_prompt_list_is_refused(tmp_path, capsys):
+    assert main(["generate", "-o", str(tmp_path / "x.wav")]) == 2
+    assert "no prompts" in capsys.readouterr().err
+
+
+def test_generate_cli_writes_wavs_and_sidecars(tmp_path, tiny_model_dir):
+    import json
+
+    import soundfile
+
+    out = tmp_path / "out.wav"
+    code = main(["generate", "a tone at 220 Hz", "-o", str(out), "--seconds", "0.5", "--seed", "3",
+                 "--checkpoint", str(tiny_model_dir)])
+    assert code == 0
+    data, rate = soundfile.read(out)
+    assert rate == 22050 and len(data) == round(0.5 * 22050 / 512) * 512 and abs(data).max() > 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["prompt"] == "a tone at 220 Hz" and sidecar["seed"] == 3
+    assert sidecar["model"]["backbone"] == "simba"
+    again = tmp_path / "again.wav"
+    main(["generate", "a tone at 220 Hz", "-o", str(again), "--seconds", "0.5", "--seed", "3",
+          "--checkpoint", str(tiny_model_dir)])
+    assert again.read_bytes() == out.read_bytes()  # seeded runs are reproducible
+    other = tmp_path / "other.wav"
+    main(["generate", "a tone at 220 Hz", "-o", str(other), "--seconds", "0.5", "--seed", "4",
+          "--checkpoint", str(tiny_model_dir)])
+    assert other.read_bytes() != out.read_bytes()
+    code = main(["generate", "a", "b", "--samples", "2", "--batch", "3", "-o", str(tmp_path / "many"),
+                 "--seconds", "0.3", "--checkpoint", str(tiny_model_dir.parent)])  # a run dir works too
+    assert code == 0 and len(list((tmp_path / "many").glob("*.wav"))) == 4
+
+
+def test_python_api_and_continuation(tiny_model_dir, tmp_path):
+    import torch
+
+    from ssmusic.pipeline import TextToMusic
+
+    model = TextToMusic.from_pretrained(tiny_model_dir)
+    audio, rate = model.generate(["a tone at 330 Hz", ""], seconds=0.4, seed=0)
+    assert audio.shape[:2] == (2, 1) and rate == 22050 and torch.isfinite(audio).all()
+    prompt = (torch.sin(torch.arange(11025) / 11025 * 2 * torch.pi * 440) * 0.3)[None]
+    continued, _ = model.generate(["a tone at 440 Hz"], seconds=0.4, seed=0, audio_prompt=(prompt, 22050))
+    frames_prompt = model.encode_audio_prompt(prompt, 22050).shape[-1]
+    assert continued.shape[-1] == (frames_prompt + round(0.4 * model.config.frame_rate)) * 512
+
+
+def test_transformer_refuses_beyond_its_context(tmp_path, tiny_dataset):
+    from ssmusic.pipeline import TextToMusic
+    from ssmusic.train import TrainConfig, train
+
+    final = train(tiny_dataset, tmp_path / "run", TrainConfig(preset="tiny", backbone="transformer", steps=1,
+                  batch_size=2, model_overrides={"d_model": 32, "n_layers": 1}), progress=False)
+    model = TextToMusic.from_pretrained(final)
+    with pytest.raises(SsmusicError, match="context of 43 frames"):
+        model.generate(["x"], seconds=2.0)
+    assert model.generate(["x"], seconds=1.0)[0].shape[-1] == 43 * 512  # exactly the training length
+
+
+def test_unavailable_codec_or_text_encoder_is_a_clear_error(tmp_path, tiny_model_dir, capsys):
+    import json
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    record = json.loads((broken / "pipeline.json").read_text())
+    (broken / "pipeline.json").write_text(json.dumps({**record, "codec": "descript/dac_44khz"}))
+    assert main(["generate", "x", "-o", str(tmp_path / "x.wav"), "--checkpoint", str(broken)]) == 2
+    assert "huggingface-cli download descript/dac_44khz" in capsys.readouterr().err
+    (broken / "pipeline.json").write_text(json.dumps({**record, "text_encoder": "google/flan-t5-base"}))
+    assert main(["generate", "x", "-o", str(tmp_path / "x.wav"), "--checkpoint", str(broken)]) == 2
+    assert "google/flan-t5-base" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()
