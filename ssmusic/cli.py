@@ -147,6 +147,23 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_train)
 
 
+def _register_compare(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.compare import run as compare
+
+        return compare(args)
+
+    parser = _add(sub, "compare", "train several backbones at matched size on the same data order; plot "
+                  "validation loss vs steps and wall time", run)
+    parser.add_argument("data_dir", metavar="DATA_DIR")
+    parser.add_argument("--out", required=True, metavar="OUT_DIR")
+    parser.add_argument("--backbones", default="simba,transformer", help="comma list (default simba,transformer)")
+    _train_arguments(parser)
+
+
+REGISTRY.append(_register_compare)
+
+
 def _register_codec(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.transform_codec import run_fit

@@ -302,7 +302,8 @@ def config_from_args(args) -> TrainConfig:
         overrides[key] = json.loads(value) if value[0].isdigit() or value in ("true", "false") else value
     return TrainConfig(preset=args.preset, backbone=args.backbone, conditioning=args.conditioning,
                        channel_mixer=args.channel_mixer, codebooks=args.codebooks, model_overrides=overrides,
-                       steps=args.steps if args.steps is not None else (0 if args.resume else 1000), batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+                       steps=args.steps if args.steps is not None else (0 if args.resume else 1000),
+                       batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        warmup_steps=args.warmup_steps, caption_dropout=args.caption_dropout,
                        crop_frames=args.crop_frames, eval_every=args.eval_every, eval_batches=args.eval_batches,
                        save_every=args.save_every, seed=args.seed, device=args.device,
