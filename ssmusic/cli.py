@@ -164,6 +164,28 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_compare)
 
 
+def _register_evaluate(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.metrics.evaluate import run as evaluate
+
+        return evaluate(args)
+
+    parser = _add(sub, "evaluate", "FAD, KL and CLAP score of generated audio against a reference", run)
+    parser.add_argument("generated_dir", metavar="GENERATED_DIR", help="WAVs + sidecars from ssmusic generate")
+    parser.add_argument("--reference", required=True, metavar="DIR",
+                        help="reference audio with captions.csv (e.g. a demo dataset) or sidecars")
+    parser.add_argument("--split", default=None, help="use only this split of the reference's captions.csv")
+    parser.add_argument("--metrics", default="fad,kl,clap", help="comma list of fad,kl,clap")
+    parser.add_argument("--embedding", default="mel-stats",
+                        help="FAD embedding: mel-stats (offline default), clap:<hub id or dir>, codec:<name or dir>")
+    parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID", help="CLAP weights for the CLAP score")
+    parser.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/ssmusic/embeddings)")
+    parser.add_argument("--out", default=None, help="results JSON (default GENERATED_DIR/evaluation.json)")
+
+
+REGISTRY.append(_register_evaluate)
+
+
 def _register_codec(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.transform_codec import run_fit

@@ -219,31 +219,54 @@ def caption(clip: Clip, meta: dict) -> str:
 
 
 def _prepare_score(clip: Clip, score):
-    """Truncate to the clip's length, transpose, set tempo and instrument on every part."""
-    from music21 import instrument, stream, tempo
+    """Keep only the notes the clip needs (plus a bar of tail), transpose, set tempo and instrument."""
+    from music21 import instrument, note, stream, tempo
 
-    bar = score.recurse().getElementsByClass("TimeSignature")
-    bar_quarters = bar[0].barDuration.quarterLength if bar else 4.0
-    bars = math.ceil(clip.seconds * clip.bpm / 60 / bar_quarters) + 2
-    part_list = list(score.parts) if score.parts else [score]
+    needed = clip.seconds * clip.bpm / 60 + 4  # quarter notes
     trimmed = stream.Score()
-    for part in part_list:
-        measures = part.measures(0, bars) if part.getElementsByClass("Measure") else part
-        measures = measures.transpose(clip.transpose) if clip.transpose else measures
-        for old in list(measures.recurse().getElementsByClass((instrument.Instrument, tempo.MetronomeMark,
-                                                              tempo.TempoIndication))):
-            old.activeSite.remove(old)
-        measures.insert(0, instrument.instrumentFromMidiProgram(clip.program))
-        trimmed.insert(0, measures)
+    for part in (list(score.parts) or [score]):
+        kept = stream.Part()
+        for element in part.flatten().notesAndRests.getElementsByOffset(0, needed, mustBeginInSpan=True,
+                                                                         includeEndBoundary=False):
+            if isinstance(element, note.GeneralNote):
+                kept.insert(element.getOffsetBySite(part.flatten()), element)
+        if clip.transpose:
+            kept = kept.transpose(clip.transpose)
+        kept.insert(0, instrument.instrumentFromMidiProgram(clip.program))
+        trimmed.insert(0, kept)
     trimmed.insert(0, tempo.MetronomeMark(number=clip.bpm))
     return trimmed
+
+
+def synthesize(midi: Path, soundfont: str, sample_rate: int, samples: int) -> np.ndarray:
+    """Render MIDI with FluidSynth, reading raw audio from its stdout and stopping after `samples`:
+    the cost is bounded by the clip length (some valid MIDI files make fluidsynth's file renderer
+    run forever). -> mono float32, possibly shorter when the piece ends first."""
+    wanted = samples * 2 * 2  # stereo int16
+    process = subprocess.Popen(["fluidsynth", "-ni", "-q", "-T", "raw", "-O", "s16", "-r", str(sample_rate),
+                                "-g", "0.5", "-F", "-", soundfont, str(midi)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    chunks, received = [], 0
+    try:
+        while received < wanted:
+            chunk = process.stdout.read(min(1 << 16, wanted - received))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            received += len(chunk)
+    finally:
+        process.kill()
+        process.wait()
+    raw = b"".join(chunks)
+    stereo = np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<i2").reshape(-1, 2).astype(np.float32) / 32768
+    return stereo.mean(axis=1)
 
 
 def render(clip: Clip, out_dir: Path, soundfont: str) -> dict:
     """Render one clip to OUT_DIR; returns its CSV row, or {'skip': reason}."""
     import soundfile
 
-    from ssmusic.audio import read_audio, write_wav
+    from ssmusic.audio import write_wav
 
     target = out_dir / clip.filename
     samples = int(round(clip.seconds * clip.sample_rate))
@@ -255,19 +278,11 @@ def render(clip: Clip, out_dir: Path, soundfont: str) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             midi = Path(tmp) / "clip.mid"
             _prepare_score(clip, score).write("midi", fp=str(midi))
-            wav_path = Path(tmp) / "clip.wav"
-            subprocess.run(["fluidsynth", "-ni", "-q", "-F", str(wav_path), "-r", str(clip.sample_rate),
-                            "-g", "0.5", soundfont, str(midi)], check=True, capture_output=True, timeout=120)
-            wav, _ = read_audio(wav_path, mono=True)
+            audio = synthesize(midi, soundfont, clip.sample_rate, samples)
     except SsmusicError as err:
         return {"skip": f"{clip.piece_id}: {err}"}
-    except subprocess.TimeoutExpired:
-        return {"skip": f"{clip.piece_id}: fluidsynth timed out"}
-    except subprocess.CalledProcessError as err:
-        return {"skip": f"{clip.piece_id}: fluidsynth failed ({err.stderr.decode(errors='replace')[:120]})"}
     except Exception as err:  # music21 raises many exception types on odd scores; skip, never abort
         return {"skip": f"{clip.piece_id}: {type(err).__name__}: {str(err)[:120]}"}
-    audio = wav[0, :samples].numpy()
     if len(audio) < 0.8 * samples:
         return {"skip": f"{clip.piece_id}: rendered only {len(audio) / clip.sample_rate:.1f} s"}
     rms = float(np.sqrt(np.mean(audio ** 2)))
