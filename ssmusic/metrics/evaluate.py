@@ -1,0 +1,156 @@
+"""`ssmusic evaluate`: FAD, KL and CLAP score of generated audio against a reference set.
+
+Generated: a directory of WAVs whose JSON sidecars (written by `ssmusic generate`) hold the prompt.
+Reference: a directory of audio with captions.csv (a demo dataset; `--split` picks e.g. its test
+split) or with sidecars. Embeddings are cached per file (content hash + model) so re-evaluation is
+fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ssmusic.config import write_json_atomic
+from ssmusic.errors import SsmusicError
+
+METRICS = ("fad", "kl", "clap")
+
+
+def collect(directory: str | Path, split: str | None = None) -> list[tuple[Path, str | None]]:
+    """(audio path, caption) pairs from captions.csv or sidecar JSONs."""
+    from ssmusic.audio import list_audio_files
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise SsmusicError(f"{directory}: not a directory of audio")
+    captions = directory / "captions.csv"
+    if captions.is_file():
+        with captions.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if split and rows and "split" in rows[0]:
+            rows = [r for r in rows if r["split"] == split]
+        items = [(directory / r["path"], r.get("caption")) for r in rows]
+    else:
+        items = []
+        for path in list_audio_files(directory):
+            sidecar = path.with_suffix(".json")
+            prompt = json.loads(sidecar.read_text()).get("prompt") if sidecar.is_file() else None
+            items.append((path, prompt))
+    if not items:
+        raise SsmusicError(f"{directory}: no audio files" + (f" in split {split!r}" if split else ""))
+    return items
+
+
+class EmbeddingCache:
+    def __init__(self, model, root: Path) -> None:
+        self.model = model
+        self.root = root / hashlib.sha256(model.name.encode()).hexdigest()[:16]
+
+    def __call__(self, path: Path) -> np.ndarray:
+        from ssmusic.audio import read_audio
+
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        cached = self.root / f"{digest}.npy"
+        if cached.is_file():
+            return np.load(cached, allow_pickle=False)
+        wav, _ = read_audio(path, self.model.sample_rate, mono=True)
+        value = np.asarray(self.model.embed(wav[0]), dtype=np.float32)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as handle:
+            np.save(handle, value, allow_pickle=False)
+        tmp.replace(cached)
+        return value
+
+
+def _by_caption(items, features) -> dict[str, np.ndarray]:
+    groups: dict[str, list] = {}
+    for (_, text), value in zip(items, features):
+        if text is not None:
+            groups.setdefault(text, []).append(value)
+    return {text: np.mean(values, axis=0) for text, values in groups.items()}
+
+
+def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embedding: str | None = None,
+             split: str | None = None, clap: str | None = None, cache_dir: str | Path | None = None,
+             classifier_dir: str | Path | None = None, progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    from ssmusic.metrics.classifier import DEFAULT_CLASSIFIER_DIR, LabelClassifier
+    from ssmusic.metrics.embeddings import ClapEmbedding, MelStats, load_embedding
+    from ssmusic.metrics.frechet import frechet_distance_of
+    from ssmusic.metrics.kl import paired_kl
+
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise SsmusicError(f"--metrics: unknown {unknown}; expected some of {list(METRICS)}")
+    gen_items, ref_items = collect(generated), collect(reference, split)
+    cache_root = Path(cache_dir or Path.home() / ".cache" / "ssmusic" / "embeddings")
+    results: dict = {"generated": str(generated), "reference": str(reference), "split": split,
+                     "n_generated": len(gen_items), "n_reference": len(ref_items)}
+
+    def embed_all(model, items, label):
+        cache = EmbeddingCache(model, cache_root)
+        return [cache(path) for path, _ in tqdm(items, desc=f"{label} ({model.name})", disable=not progress)]
+
+    if "fad" in metrics:
+        model = load_embedding(embedding)
+        gen = embed_all(model, gen_items, "generated")
+        ref = embed_all(model, ref_items, "reference")
+        results["fad"] = {"value": frechet_distance_of(np.concatenate(gen), np.concatenate(ref)),
+                          "embedding": model.name, "windows": [sum(map(len, gen)), sum(map(len, ref))]}
+    if "kl" in metrics:
+        classifier = LabelClassifier.load(Path(classifier_dir or DEFAULT_CLASSIFIER_DIR))
+        stats = MelStats()
+        gen = [f.mean(0) for f in embed_all(stats, gen_items, "generated")]
+        ref = [f.mean(0) for f in embed_all(stats, ref_items, "reference")]
+        value, pairs = paired_kl(_by_caption(ref_items, classifier.probabilities(np.stack(ref))),
+                                 _by_caption(gen_items, classifier.probabilities(np.stack(gen))))
+        results["kl"] = {"value": value, "pairs": pairs, "classifier": f"logistic regression over "
+                         f"{classifier.label} ({len(classifier.classes)} classes) on mel-stats"}
+    if "clap" in metrics:
+        if clap is None:
+            results["clap"] = {"skipped": "no CLAP weights given: pass --clap DIR_OR_HUB_ID (e.g. a local copy "
+                                          "of laion/larger_clap_music)"}
+        else:
+            model = ClapEmbedding(clap)
+            prompted = [(p, t) for p, t in gen_items if t]
+            if not prompted:
+                raise SsmusicError(f"{generated}: CLAP score needs prompts (sidecar JSONs from ssmusic generate)")
+            audio = np.stack([e.mean(0) for e in embed_all(model, prompted, "generated")])
+            text = model.embed_text([t for _, t in prompted])
+            audio /= np.linalg.norm(audio, axis=-1, keepdims=True)
+            results["clap"] = {"value": float((audio * text).sum(-1).mean()), "model": model.name,
+                               "pairs": len(prompted)}
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["| metric | value | details |", "|---|---|---|"]
+    for name in METRICS:
+        entry = results.get(name)
+        if entry is None:
+            continue
+        if "skipped" in entry:
+            lines.append(f"| {name} | skipped | {entry['skipped']} |")
+        else:
+            details = ", ".join(f"{k}={v}" for k, v in entry.items() if k != "value")
+            lines.append(f"| {name} | {entry['value']:.4f} | {details} |")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    results = evaluate(args.generated_dir, args.reference, metrics, args.embedding, args.split, args.clap,
+                       args.cache_dir)
+    out = Path(args.out) if args.out else Path(args.generated_dir) / "evaluation.json"
+    write_json_atomic(out, results)
+    print(table(results))
+    print(f"written: {out}")
+    return 0
