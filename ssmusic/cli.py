@@ -186,6 +186,25 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_evaluate)
 
 
+def _register_bench(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.bench import run as bench
+
+        return bench(args)
+
+    parser = _add(sub, "bench", "decode/training speed of the backbones beside transformers' MusicGen and Mamba2", run)
+    parser.add_argument("--preset", choices=["tiny", "small", "paper"], default="small")
+    parser.add_argument("--positions", default=None, help="comma list (default 100,1000,2588,10000,25000)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per position (default 20)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the tables, not the speed")
+    parser.add_argument("--out", default="bench.json", help="JSON results (and .md tables) path")
+
+
+REGISTRY.append(_register_bench)
+
+
 def _register_codec(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.transform_codec import run_fit

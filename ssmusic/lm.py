@@ -213,15 +213,18 @@ class MusicLM(nn.Module):
         h = self.final_norm(h)
         return torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, card]
 
-    def _prefill(self, cond, cond_mask, frames: int):
-        """Run the condition (prefix, or BOS for cross) through fresh decode state.
+    def _prefill(self, cond, cond_mask, frames: int, tokens: torch.Tensor | None = None):
+        """Run the condition (prefix, or BOS for cross), then optionally the delayed input frames
+        `tokens` [R, K, P] in parallel, through fresh decode state with room for `frames` more.
         -> (last hidden [R, d], states, memory, next input position per row [R])"""
         rows, device, dtype = cond.shape[0], cond.device, self.null.dtype
-        capacity = (cond.shape[1] if self.config.conditioning == "prefix" else 1) + frames
+        known = 0 if tokens is None else tokens.shape[-1]
+        capacity = (cond.shape[1] if self.config.conditioning == "prefix" else 1) + known + frames
         states = self.allocate(rows, capacity, device, dtype)
         memory = self._memory(cond, cond_mask)
-        empty = torch.zeros(rows, 0, self.config.d_model, device=device, dtype=dtype)
-        x, mask = self._sequence(cond, cond_mask, empty)
+        audio = (torch.zeros(rows, 0, self.config.d_model, device=device, dtype=dtype) if tokens is None
+                 else self._embed(tokens))
+        x, mask = self._sequence(cond, cond_mask, audio)
         h = self._run(x, mask, memory, states)[:, -1]
         return h, states, memory, mask.long().sum(1)
 

@@ -1,0 +1,326 @@
+"""`ssmusic bench`: decode and training speed, ours beside peers, printed as tables + JSON.
+
+Every measurement runs in a fresh subprocess (so its peak resident memory is its own) and reports
+medians of timed repetitions after warm-up. Timings are wall-clock on whatever machine runs this;
+compare ratios within one run, not numbers across machines.
+
+Positions: the cost of a step at position P does not depend on the state's values, only on its
+size. SSM states are prefilled with P real tokens by the parallel forward; a Transformer's KV cache
+is filled with P random keys/values (a real prefill at 25,000 positions would need a 25k x 25k
+attention mask), which costs the same per step as real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+DAC44K_FRAMES_30S = 2588  # 30 s of DAC 44.1 kHz tokens (86.13 frames/s)
+POSITIONS = (100, 1000, 2588, 10000, 25000)
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _model(backbone: str, preset: str, device: str, **overrides):
+    from ssmusic.config import LMConfig
+    from ssmusic.lm import MusicLM
+
+    torch.manual_seed(0)
+    config = LMConfig.preset(preset, backbone=backbone, dropout=0.0, **overrides)
+    return MusicLM(config).to(device).eval()
+
+
+def _condition(model, rows: int, text_len: int = 16):
+    text = torch.randn(rows, text_len, model.config.text_dim, device=model.null.device)
+    null = torch.arange(rows, device=text.device) >= rows // 2  # CFG: conditional + null rows
+    return model.condition(text, None, null, rows)
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+@torch.inference_mode()
+def decode(backbone: str, preset: str, position: int, steps: int, device: str = "cpu") -> dict:
+    """Median ms per generated token at `position`, CFG batch 2 (one prompt), full sampling step."""
+    from ssmusic.sampling import sample_next
+
+    model = _model(backbone, preset, device)
+    cond, mask = _condition(model, 2)
+    K = model.config.n_codebooks
+    if backbone == "transformer":
+        h, states, memory, pos = model._prefill(cond, mask, position + steps + 8)
+        for block in states:
+            for state in block:
+                if state is not None:  # a KV cache: fill `position` entries
+                    start = state.length
+                    state.k[:, :, start:start + position].normal_()
+                    state.v[:, :, start:start + position].normal_()
+                    state.key_mask[:, start:start + position] = True
+                    state.length = start + position
+        pos = pos + position
+    else:
+        tokens = torch.randint(0, model.config.card, (2, K, position), device=device)
+        h, states, memory, pos = model._prefill(cond, mask, steps + 8, tokens)
+    generator = torch.Generator(device=device).manual_seed(0)
+    times = []
+    for t in range(steps + 3):
+        _sync(device)
+        started = time.perf_counter()
+        logits = model._logits(h).float()
+        guided = logits[:1] + 2.0 * (logits[:1] - logits[1:])
+        token = sample_next(guided, 250, 0.0, 1.0, generator)
+        h = model._advance(torch.cat([token, token]), states, memory, pos + t)
+        _sync(device)
+        if t >= 3:
+            times.append(time.perf_counter() - started)
+    return {"ms_per_step": 1000 * statistics.median(times), "parameters": model.num_parameters()}
+
+
+@torch.inference_mode()
+def paper_loop(preset: str, position: int, repeats: int, device: str = "cpu") -> dict:
+    """The released code's generation: the whole sequence re-run for every new token."""
+    model = _model("simba", preset, device)
+    text = torch.randn(2, 16, model.config.text_dim, device=device)
+    codes = torch.randint(0, model.config.card, (2, 1, position), device=device)
+    times = []
+    for _ in range(repeats + 1):
+        _sync(device)
+        started = time.perf_counter()
+        model(codes, text, None)
+        _sync(device)
+        times.append(time.perf_counter() - started)
+    return {"ms_per_step": 1000 * statistics.median(times[1:])}
+
+
+def _timed_generate(model, inputs: dict, new_tokens: int) -> list[float]:
+    """transformers .generate with a logits processor that stamps every step."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    stamps: list[float] = []
+
+    class Stamp(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            stamps.append(time.perf_counter())
+            return scores
+
+    model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True, top_k=250,
+                   logits_processor=LogitsProcessorList([Stamp()]))
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+@torch.inference_mode()
+def musicgen(preset: str, new_tokens: int, device: str = "cpu") -> dict:
+    """transformers' MusicGen decoder at our preset's width/depth (random weights), CFG batch 2,
+    4 codebooks as MusicGen; self- and cross-attention caches kept apart (see README)."""
+    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    from ssmusic.config import LMConfig
+
+    ours = LMConfig.preset(preset, backbone="transformer", conditioning="cross")
+    config = MusicgenDecoderConfig(vocab_size=2048, hidden_size=ours.d_model, num_hidden_layers=ours.n_layers,
+                                   num_attention_heads=ours.n_heads, ffn_dim=4 * ours.d_model, num_codebooks=4,
+                                   max_position_embeddings=max(4096, new_tokens + 16), pad_token_id=2048,
+                                   bos_token_id=2048, decoder_start_token_id=2048)
+    torch.manual_seed(0)
+    model = MusicgenForCausalLM(config).to(device).eval()
+    start = torch.full((2 * 4, 1), config.pad_token_id, dtype=torch.long, device=device)
+    text = torch.randn(2, 16, ours.d_model, device=device)
+    inputs = {"input_ids": start, "encoder_hidden_states": text,
+              "cache": EncoderDecoderCache(DynamicCache(), DynamicCache()), "num_return_sequences": 1}
+    steps = _timed_generate(model, inputs, new_tokens)
+    return {"ms_per_step_first_100": 1000 * statistics.median(steps[:100]),
+            "ms_per_step_last_100": 1000 * statistics.median(steps[-100:]), "total_s": sum(steps),
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+@torch.inference_mode()
+def mamba2_peer(preset: str, new_tokens: int, device: str = "cpu") -> dict:
+    """transformers' Mamba2 (its CPU reference path) at our small SiMBA's width and depth, batch 2."""
+    from transformers import Mamba2Config, Mamba2ForCausalLM
+
+    from ssmusic.config import LMConfig
+
+    ours = LMConfig.preset(preset)
+    config = Mamba2Config(vocab_size=1024, hidden_size=ours.d_model, num_hidden_layers=ours.n_layers,
+                          state_size=ours.d_state, head_dim=ours.headdim, expand=ours.expand, n_groups=1,
+                          num_heads=ours.expand * ours.d_model // ours.headdim, chunk_size=ours.chunk_size)
+    torch.manual_seed(0)
+    model = Mamba2ForCausalLM(config).to(device).eval()
+    inputs = {"input_ids": torch.zeros(2, 1, dtype=torch.long, device=device)}
+    steps = _timed_generate(model, inputs, new_tokens)
+    return {"ms_per_step_first_100": 1000 * statistics.median(steps[:100]),
+            "ms_per_step_last_100": 1000 * statistics.median(steps[-100:]),
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def training(backbone: str, preset: str, seq_len: int, repeats: int, device: str = "cpu") -> dict:
+    """Forward + backward tokens/s, batch 1, one codebook."""
+    model = _model(backbone, preset, device)
+    model.train()
+    codes = torch.randint(0, model.config.card, (1, 1, seq_len), device=device)
+    text = torch.randn(1, 16, model.config.text_dim, device=device)
+    times = []
+    for _ in range(repeats + 1):
+        _sync(device)
+        started = time.perf_counter()
+        model.loss(codes, text, None).backward()
+        _sync(device)
+        times.append(time.perf_counter() - started)
+    return {"tokens_per_s": seq_len / statistics.median(times[1:])}
+
+
+def matmul_gflops(device: str = "cpu") -> dict:
+    a = torch.randn(2048, 2048, device=device)
+    b = torch.randn(2048, 2048, device=device)
+    a @ b
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    _sync(device)
+    return {"gflops": 5 * 2 * 2048 ** 3 / (time.perf_counter() - started) / 1e9}
+
+
+def decode_flops(backbone: str, preset: str, position: int) -> float:
+    """Multiply-adds x 2 per generated token for one row: weights touched once per token, plus the
+    SSM state update/read-out or attention over `position` cached keys."""
+    model = _model(backbone, preset, "meta")
+    c = model.config
+    flops = 2 * sum(p.numel() for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed"))
+    for block in model.blocks:
+        for layer in block:
+            if layer.kind == "mamba":
+                flops += 4 * c.expand * c.d_model * c.d_state  # decay+input, read-out
+            if layer.kind == "attention":
+                flops += 4 * position * c.d_model  # q.k and weights.v
+    return float(flops)
+
+
+MEASUREMENTS = {"decode": decode, "paper_loop": paper_loop, "musicgen": musicgen, "mamba2_peer": mamba2_peer,
+                "training": training, "matmul_gflops": matmul_gflops}
+
+
+def measure(name: str, threads: int, isolate: bool = True, **kwargs) -> dict:
+    """Run one measurement in a fresh Python process; adds its peak resident memory (MB).
+    `isolate=False` runs it here (fast smoke tests; peak memory is then this process's)."""
+    if not isolate:
+        return {**MEASUREMENTS[name](**kwargs), "peak_mb": _peak_mb()}
+    code = ("import json, sys, torch; from ssmusic import bench; "
+            f"torch.set_num_threads({threads}); "
+            f"r = bench.MEASUREMENTS[{name!r}](**json.loads(sys.argv[1])); r['peak_mb'] = bench._peak_mb(); "
+            "print('RESULT ' + json.dumps(r))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1][:200]}
+
+
+def run_all(preset: str = "small", positions=POSITIONS, steps: int = 20, threads: int = 0, device: str = "cpu",
+            quick: bool = False, progress: bool = True) -> dict:
+    """Every table of `ssmusic bench`. `quick` shrinks everything for smoke tests."""
+    threads = threads or torch.get_num_threads()
+    isolate = not quick
+
+    def measure(name, threads, **kwargs):
+        return globals()["measure"](name, threads, isolate, **kwargs)
+
+    say = print if progress else (lambda *a, **k: None)
+    results: dict = {"preset": preset, "device": device, "threads": threads, "steps": steps, "decode": {},
+                     "paper_loop": {}, "training": {}, "peers": {}, "end_to_end": {}}
+    results["matmul"] = measure("matmul_gflops", threads, device=device)
+    for backbone in ("simba", "mamba", "transformer"):
+        for position in positions:
+            say(f"decode {backbone} @ {position}", flush=True)
+            results["decode"][f"{backbone}@{position}"] = {
+                **measure("decode", threads, backbone=backbone, preset=preset, position=position, steps=steps,
+                          device=device), "flops": decode_flops(backbone, preset, position)}
+    for position in [p for p in positions if p <= DAC44K_FRAMES_30S]:
+        say(f"paper loop @ {position}", flush=True)
+        results["paper_loop"][str(position)] = measure("paper_loop", threads, preset=preset, position=position,
+                                                       repeats=1 if quick else 3, device=device)
+    frames = 120 if quick else DAC44K_FRAMES_30S
+    say(f"peers: MusicGen decoder and transformers' Mamba2 generating {frames} tokens", flush=True)
+    results["peers"]["musicgen"] = measure("musicgen", threads, preset=preset, new_tokens=frames, device=device)
+    results["peers"]["mamba2"] = measure("mamba2_peer", threads, preset=preset, new_tokens=min(frames, 300),
+                                         device=device)
+    for backbone in ("simba", "mamba", "transformer"):
+        for seq_len in ((128,) if quick else (1024, 2588)):
+            say(f"training {backbone} @ {seq_len}", flush=True)
+            results["training"][f"{backbone}@{seq_len}"] = measure(
+                "training", threads, backbone=backbone, preset=preset, seq_len=seq_len, repeats=1 if quick else 2,
+                device=device)
+    return results
+
+
+def tables(results: dict) -> str:
+    lines = [f"preset {results['preset']}, device {results['device']}, {results['threads']} threads; "
+             f"matmul peak {results['matmul'].get('gflops', float('nan')):.0f} GFLOP/s", ""]
+    positions = sorted({int(k.split("@")[1]) for k in results["decode"]})
+    lines += ["Decode, ms per generated token (CFG batch 2) [peak MB]", "",
+              "| backbone | " + " | ".join(str(p) for p in positions) + " |", "|---" * (len(positions) + 1) + "|"]
+    for backbone in ("simba", "mamba", "transformer"):
+        cells = []
+        for p in positions:
+            r = results["decode"].get(f"{backbone}@{p}", {})
+            cells.append(f"{r['ms_per_step']:.2f} [{r['peak_mb']:.0f}]" if "ms_per_step" in r else r.get("error", "-"))
+        lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
+    gflops = results["matmul"].get("gflops", float("nan"))
+    lines += ["", "FLOP floor per step (2 rows at the matmul peak) vs measured, at the first position", "",
+              "| backbone | GFLOP/step | floor ms | measured ms | x floor |", "|---|---|---|---|---|"]
+    for backbone in ("simba", "mamba", "transformer"):
+        r = results["decode"].get(f"{backbone}@{positions[0]}", {})
+        if "ms_per_step" in r:
+            floor = 2 * r["flops"] / (gflops * 1e9) * 1000
+            lines.append(f"| {backbone} | {2 * r['flops'] / 1e9:.3f} | {floor:.3f} | {r['ms_per_step']:.2f} | "
+                         f"{r['ms_per_step'] / floor:.0f} |")
+    if results["paper_loop"]:
+        lines += ["", "Paper's loop (full sequence re-run per token) vs recurrent SiMBA, ms per token", "",
+                  "| position | paper loop | recurrent |", "|---|---|---|"]
+        for p, r in results["paper_loop"].items():
+            ours = results["decode"].get(f"simba@{p}", {}).get("ms_per_step", float("nan"))
+            lines.append(f"| {p} | {r.get('ms_per_step', float('nan')):.1f} | {ours:.2f} |")
+    mg, m2 = results["peers"].get("musicgen", {}), results["peers"].get("mamba2", {})
+    lines += ["", "Peers (transformers, random weights, batch 2), ms per token", "",
+              "| model | params | first 100 | last 100 | total s |", "|---|---|---|---|---|"]
+    for name, r in (("MusicGen decoder (KV cache)", mg), ("Mamba2ForCausalLM (its cache)", m2)):
+        if "ms_per_step_first_100" in r:
+            lines.append(f"| {name} | {r['parameters'] / 1e6:.1f}M | {r['ms_per_step_first_100']:.2f} | "
+                         f"{r['ms_per_step_last_100']:.2f} | {r.get('total_s', float('nan')):.1f} |")
+        else:
+            lines.append(f"| {name} | - | {r.get('error', '-')} | | |")
+    lines += ["", "Training, forward + backward tokens/s (batch 1)", "", "| backbone | seq | tokens/s |", "|---|---|---|"]
+    for key, r in results["training"].items():
+        backbone, seq = key.split("@")
+        lines.append(f"| {backbone} | {seq} | {r.get('tokens_per_s', float('nan')):.0f} |")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ssmusic.config import write_json_atomic
+
+    positions = tuple(int(p) for p in args.positions.split(",")) if args.positions else POSITIONS
+    if args.quick:
+        positions = positions if args.positions else (16, 64)
+    results = run_all(args.preset if not args.quick else "tiny", positions, args.steps if not args.quick else 3,
+                      args.threads, args.device, args.quick)
+    text = tables(results)
+    print(text)
+    if args.out:
+        write_json_atomic(args.out, results)
+        Path(args.out).with_suffix(".md").write_text(text + "\n")
+    return 0
