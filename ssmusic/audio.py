@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -58,20 +57,14 @@ def write_wav(path: str | os.PathLike, wav: torch.Tensor, sample_rate: int) -> N
     """Write [C, N] or [N] audio as 16-bit PCM WAV, atomically (temp file + rename)."""
     import soundfile
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = wav.detach().float().cpu()
     if data.dim() == 1:
         data = data[None]
     data = data.clamp(-1.0, 1.0).T.numpy()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".wav")
-    os.close(fd)
-    try:
-        soundfile.write(tmp, data, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ssmusic.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), data, sample_rate, subtype="PCM_16", format="WAV")
 
 
 def list_audio_files(directory: str | os.PathLike) -> list[Path]:

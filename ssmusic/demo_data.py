@@ -15,9 +15,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-
-import math
-import os
 import random
 import shutil
 import subprocess
@@ -27,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ssmusic.atomic import atomic_path
 from ssmusic.config import write_json_atomic
 from ssmusic.errors import SsmusicError
 
@@ -340,10 +338,8 @@ def build(out_dir: str | Path, clips: int = 500, seconds: float = 10.0, sample_r
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["path", "caption", "split"])
     writer.writeheader()
     writer.writerows(rows)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".captions.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(tmp, out / "captions.csv")
+    with atomic_path(out / "captions.csv") as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
     info = {
         "clips": len(rows), "skipped": len(skipped), "skipped_reasons": skipped,
         "splits": {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")},

@@ -18,13 +18,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ssmusic.atomic import atomic_path
 from ssmusic.config import write_json_atomic
 from ssmusic.errors import SsmusicError
 
@@ -90,14 +89,9 @@ def file_sha256(path: Path) -> str:
 
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as handle:
             np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def encode_file(audio: Path, codec, settings: PrepareSettings) -> tuple[np.ndarray, list[float]]:
@@ -219,10 +213,8 @@ def _write_split(directory: Path, members: list[dict], work: Path, encoder, sett
                              "start_seconds": clip * settings.clip_seconds})
     _save_npy_atomic(directory / "codes.npy", codes)
     lines = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in captions)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".captions.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(lines)
-    os.replace(tmp, directory / "captions.jsonl")
+    with atomic_path(directory / "captions.jsonl") as tmp:
+        tmp.write_text(lines, encoding="utf-8")
     if encoder is not None and captions:
         texts = [c["caption"] for c in captions]
         unique = sorted(set(texts))
