@@ -258,7 +258,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
             loss = token_loss(logits, codes, model.special, config.label_smoothing)
             if not torch.isfinite(loss.detach()):
                 where = f"; the last good checkpoint is {last_saved}" if last_saved else ""
-                raise SsmusicError(f"step {step}: loss is {float(loss)}, stopping{where}")
+                raise SsmusicError(f"step {step}: loss is {float(loss.detach())}, stopping{where}")
             (loss / config.grad_accum).backward()
             loss_sum += float(loss.detach()) / config.grad_accum
             tokens += int((codes != model.special).sum())
