@@ -10,12 +10,12 @@ half-written one; older checkpoints beyond `keep` are deleted only after the new
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ssmusic.atomic import atomic_dir
 from ssmusic.config import read_json, write_json_atomic
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors, save_tensors
@@ -48,10 +48,8 @@ def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
 def save_checkpoint(run_dir: Path, step: int, model, optimizer, trainer_state: dict[str, Any],
                     rng: dict[str, torch.Tensor], pipeline: dict, train_config: dict, keep: int = 3) -> Path:
     root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".step_{step:07d}."))
-    try:
+    with atomic_dir(final) as tmp:
         model.save_pretrained(tmp)
         write_json_atomic(tmp / "pipeline.json", pipeline)
         write_json_atomic(tmp / "train_config.json", train_config)
@@ -59,12 +57,6 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, trainer_state: d
         save_tensors({**{f"optimizer.{k}": v for k, v in tensors.items()},
                       **{f"rng.{k}": v for k, v in rng.items()}}, tmp / "optimizer.safetensors")
         write_json_atomic(tmp / "trainer_state.json", {**trainer_state, "optimizer": plain})
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in sorted(root.glob("step_*"))[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -92,14 +84,6 @@ def load_checkpoint(path: Path, model, optimizer) -> tuple[dict[str, Any], dict[
 
 def export_model(checkpoint: Path, destination: Path) -> None:
     """Copy a checkpoint's model files (no optimizer) to `destination`, replacing it atomically."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
-    try:
+    with atomic_dir(destination) as tmp:
         for name in MODEL_FILES:
             shutil.copy2(checkpoint / name, tmp / name)
-        if destination.exists():
-            shutil.rmtree(destination)
-        tmp.rename(destination)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -4,23 +4,16 @@ import json
 import numpy as np
 import pytest
 import soundfile
-import torch
 
 from ssmusic.cli import main
 from ssmusic.data import CodesDataset, collate, load_manifest
 from ssmusic.errors import SsmusicError
 from ssmusic.prepare import PrepareSettings, prepare
-from ssmusic.transform_codec import TransformCodecConfig, fit_codec
 
 
-@pytest.fixture(scope="module")
-def codec_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("codec")
-    t = torch.arange(22050) / 22050
-    wavs = [0.3 * torch.sin(2 * torch.pi * f * t) for f in (220, 330, 440, 660)]
-    fit_codec(wavs, TransformCodecConfig(card=16, n_codebooks=2, griffin_lim_iters=2), iters=2,
-              progress=False).save(directory)
-    return str(directory)
+@pytest.fixture()
+def codec_dir(tiny_codec_dir):
+    return tiny_codec_dir
 
 
 def make_audio(directory, with_split=True):
