@@ -116,7 +116,7 @@ class MusicLM(nn.Module):
         if text is None:
             cond = self.null.expand(batch, 1, -1)
             return cond, torch.ones(batch, 1, dtype=torch.bool, device=cond.device)
-        cond = self.text_norm(self.text_proj(text))
+        cond = self.text_norm(self.text_proj(text.to(self.text_proj.weight.dtype)))
         if text_mask is None or not self.config.use_text_mask:
             mask = torch.ones(cond.shape[:2], dtype=torch.bool, device=cond.device)
         else:
