@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ssmusic.config import LMConfig, load_config, save_config
 from ssmusic.errors import SsmusicError
-from ssmusic.layers import MLP, CrossAttention, EinFFT, RMSNorm, SelfAttention, init_linear, sinusoidal
+from ssmusic.layers import MLP, CrossAttention, EinFFT, Linear, RMSNorm, SelfAttention, init_linear, sinusoidal
 from ssmusic.mamba2 import Mamba2
 from ssmusic.patterns import build_delay, revert_delay
 from ssmusic.sampling import sample_next
@@ -93,7 +93,7 @@ class MusicLM(nn.Module):
         d, card = config.d_model, config.card
         self.special = card  # pad at sequence ends and the "no code yet" of the delay pattern
         self.embed = nn.ModuleList(nn.Embedding(card + 1, d) for _ in range(config.n_codebooks))
-        self.text_proj = nn.Linear(config.text_dim, d)
+        self.text_proj = Linear(config.text_dim, d)
         self.text_norm = nn.LayerNorm(d)
         self.null = nn.Parameter(torch.randn(d) * 0.02)
         self.bos = nn.Parameter(torch.randn(d) * 0.02) if config.conditioning == "cross" else None
@@ -101,7 +101,7 @@ class MusicLM(nn.Module):
             nn.ModuleList(Residual(kind, _mixer(kind, config), d, config.dropout) for kind in _sublayers(config))
             for _ in range(config.n_layers))
         self.final_norm = RMSNorm(d)
-        self.heads = nn.ModuleList(nn.Linear(d, card, bias=False) for _ in range(config.n_codebooks))
+        self.heads = nn.ModuleList(Linear(d, card, bias=False) for _ in range(config.n_codebooks))
         # GPT-style init for embeddings and projections; Mamba2 keeps mamba_ssm's own init.
         for module in [*self.embed, self.text_proj, *self.heads]:
             init_linear(module)

@@ -1,6 +1,8 @@
+import pytest
 import torch
+import torch.nn.functional as F
 
-from ssmusic.layers import EinFFT, SelfAttention, sinusoidal
+from ssmusic.layers import EinFFT, Linear, SelfAttention, sinusoidal
 
 
 def test_einfft_mixes_channels_only_never_time():
@@ -35,3 +37,21 @@ def test_kv_cache_is_preallocated_and_matches_full_attention():
         steps = torch.stack([attention.step(x[:, t], cache) for t in range(4, 9)], dim=1)
     torch.testing.assert_close(torch.cat([prefill, steps], 1), full, atol=1e-5, rtol=1e-5)
     assert cache.k.data_ptr() == pointer and cache.length == 9
+
+
+@pytest.mark.parametrize("shape", [(1, 48), (2, 48), (2, 1, 48), (3, 5, 48), (40, 48)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_decode_path_equals_f_linear(shape, bias):
+    torch.manual_seed(0)
+    layer = Linear(48, 80, bias=bias)
+    x = torch.randn(*shape)
+    expected = F.linear(x, layer.weight, layer.bias)
+    with torch.no_grad():
+        fast = layer(x)
+        column_major = layer(x.transpose(-1, -2).contiguous().transpose(-1, -2))
+    assert fast.shape == expected.shape == (*shape[:-1], 80)
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(column_major, expected, rtol=1e-5, atol=1e-5)
+    # with autograd on, it is plain F.linear and gradients flow to the weight
+    layer(x).sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0

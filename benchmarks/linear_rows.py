@@ -1,0 +1,55 @@
+"""Why `ssmusic.layers.Linear` exists: time the few-row products of a decode step, fp32 on CPU.
+
+    python benchmarks/linear_rows.py [--threads 2]
+
+For each weight shape of the `small` SiMBA (Mamba2 in_proj/out_proj, MLP fc1/fc2), 24 distinct weights
+(more than the caches hold, as in a real step) are multiplied by a [rows, in] batch through
+`F.linear`, through `W @ x.T`, and through our Linear. Prints microseconds per product and the
+weight bytes streamed per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ssmusic.layers import Linear
+
+SHAPES = ((2192, 512), (512, 1024), (1024, 512), (512, 1024))
+
+
+def per_call_us(fn, weights: list, repeats: int = 20) -> float:
+    for _ in range(3):
+        fn()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - started) / repeats / len(weights) * 1e6
+
+
+@torch.inference_mode()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"| weight [out, in] | rows | F.linear us | W @ x.T us | ssmusic Linear us | Linear GB/s |")
+    print("|---|---|---|---|---|---|")
+    for out_features, in_features in sorted(set(SHAPES)):
+        layers = [Linear(in_features, out_features, bias=False) for _ in range(24)]
+        megabytes = out_features * in_features * 4 / 1e6
+        for rows in (1, 2, 4, 8, 16, 32):
+            x = torch.randn(rows, in_features)
+            plain = per_call_us(lambda: [F.linear(x, m.weight) for m in layers], layers)
+            transposed = per_call_us(lambda: [m.weight @ x.T for m in layers], layers)
+            ours = per_call_us(lambda: [m(x) for m in layers], layers)
+            print(f"| {out_features} x {in_features} | {rows} | {plain:.0f} | {transposed:.0f} | {ours:.0f} | "
+                  f"{megabytes / ours * 1e3:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
