@@ -60,6 +60,30 @@ def _register_generate(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_generate)
 
 
+def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.ssmttm import run_cli
+
+        return run_cli(args)
+
+    parser = _add(sub, "import-ssmttm", "convert SSM-TTM's released prefix-SiMBA checkpoint (.ckpt + "
+                  "config.json) into an ssmusic model directory", run)
+    parser.add_argument("ckpt", metavar="CKPT", help="the released PyTorch Lightning .ckpt")
+    parser.add_argument("--config", required=True, metavar="CONFIG_JSON", help="the released config.json")
+    parser.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
+    parser.add_argument("--text-encoder", default="google/flan-t5-base", metavar="NAME_OR_DIR",
+                        help="text encoder recorded in pipeline.json (default google/flan-t5-base)")
+    parser.add_argument("--codec", default="descript/dac_44khz", metavar="NAME_OR_DIR",
+                        help="codec recorded in pipeline.json (default descript/dac_44khz)")
+    parser.add_argument("--t5-tokenizer", default=None, metavar="DIR",
+                        help="also export the checkpoint's own T5 encoder to MODEL_DIR/text_encoder, "
+                        "with the tokenizer files (spiece.model ...) copied from DIR")
+    parser.add_argument("--force", action="store_true", help="replace MODEL_DIR if it exists")
+
+
+REGISTRY.append(_register_import_ssmttm)
+
+
 def _register_data(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.demo_data import run as demo

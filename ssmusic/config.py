@@ -20,6 +20,7 @@ BACKBONES = ("simba", "mamba", "transformer")
 CONDITIONINGS = ("prefix", "cross")
 CHANNEL_MIXERS = ("mlp", "einfft")
 POSITIONS = ("none", "sinusoidal")
+NULL_CONDITIONS = ("learned", "empty_text")
 
 
 class ConfigError(SsmusicError, ValueError):
@@ -59,6 +60,14 @@ class LMConfig:
     # The released SSM-TTM model ignores the text mask (padding embeddings are part of the
     # prefix). False reproduces that; True (ours) makes padded positions exact no-ops.
     use_text_mask: bool = True
+    # Options that reproduce SSM-TTM's released model (`ssmusic import-ssmttm` sets them):
+    # an RMSNorm before the output heads (theirs has none);
+    final_norm: bool = True
+    # a start frame of the special id between the condition and the first codes (theirs: the last
+    # text position predicts that frame, the start frame's position predicts the first codes);
+    start_token: bool = False
+    # the unconditional branch of CFG: our learned vector, or the encoded empty caption (theirs).
+    null_condition: str = "learned"  # learned | empty_text
 
     def __post_init__(self) -> None:
         self.validate()
@@ -78,6 +87,10 @@ class LMConfig:
         choice("conditioning", CONDITIONINGS)
         choice("channel_mixer", CHANNEL_MIXERS)
         choice("positions", POSITIONS)
+        choice("null_condition", NULL_CONDITIONS)
+        for name in ("use_text_mask", "final_norm", "start_token"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"LMConfig.{name}: expected true or false, got {getattr(self, name)!r}")
         for name in ("d_model", "n_layers", "d_state", "expand", "headdim", "d_conv", "ngroups",
                      "chunk_size", "n_heads", "ff_mult", "einfft_blocks", "n_codebooks", "card",
                      "text_dim"):
@@ -217,6 +230,8 @@ class PipelineConfig:
     text_dim: int
     clip_seconds: float  # training clip length: the Transformer's context limit at generation
     min_text_tokens: int = 0  # pad captions to at least this many tokens (SSM-TTM uses 60)
+    # token id for that padding; None: the tokenizer's pad (SSM-TTM pads with 1, T5's </s>)
+    min_text_pad_id: int | None = None
     # sampling defaults the model was released with; the CLI/API arguments override them
     temperature: float = 1.0
     top_k: int = 250
@@ -234,5 +249,9 @@ class PipelineConfig:
         if not isinstance(self.min_text_tokens, int) or self.min_text_tokens < 0:
             raise ConfigError(
                 f"PipelineConfig.min_text_tokens: expected an integer >= 0, got {self.min_text_tokens!r}")
+        if self.min_text_pad_id is not None and (not isinstance(self.min_text_pad_id, int)
+                                                 or isinstance(self.min_text_pad_id, bool) or self.min_text_pad_id < 0):
+            raise ConfigError(
+                f"PipelineConfig.min_text_pad_id: expected null or an integer >= 0, got {self.min_text_pad_id!r}")
         if not isinstance(self.cfg_scale, (int, float)) or self.cfg_scale < 0:
             raise ConfigError(f"PipelineConfig.cfg_scale: expected a number >= 0, got {self.cfg_scale!r}")

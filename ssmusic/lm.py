@@ -100,7 +100,7 @@ class MusicLM(nn.Module):
         self.blocks = nn.ModuleList(
             nn.ModuleList(Residual(kind, _mixer(kind, config), d, config.dropout) for kind in _sublayers(config))
             for _ in range(config.n_layers))
-        self.final_norm = RMSNorm(d)
+        self.final_norm = RMSNorm(d) if config.final_norm else nn.Identity()
         self.heads = nn.ModuleList(Linear(d, card, bias=False) for _ in range(config.n_codebooks))
         # GPT-style init for embeddings and projections; Mamba2 keeps mamba_ssm's own init.
         for module in [*self.embed, self.text_proj, *self.heads]:
@@ -133,6 +133,13 @@ class MusicLM(nn.Module):
             cond = torch.where(null_rows[:, None, None], null_seq, cond)
             mask = torch.where(null_rows[:, None], null_mask, mask)
         return cond, mask
+
+    def _with_start(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Delayed input frames [B, K, T], behind a frame of the special id if the config has one."""
+        if not self.config.start_token:
+            return tokens
+        start = torch.full((*tokens.shape[:2], 1), self.special, dtype=tokens.dtype, device=tokens.device)
+        return torch.cat([start, tokens], dim=-1)
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """[B, K, T] -> [B, T, d]"""
@@ -181,9 +188,9 @@ class MusicLM(nn.Module):
             raise SsmusicError(f"codes have {n_codebooks} codebooks, the model expects {self.config.n_codebooks}")
         delayed = build_delay(codes, self.special)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
-        x, mask = self._sequence(cond, cond_mask, self._embed(delayed[:, :, :-1]))
+        x, mask = self._sequence(cond, cond_mask, self._embed(self._with_start(delayed[:, :, :-1])))
         h = self._run(x, mask, self._memory(cond, cond_mask))
-        start = cond.shape[1] - 1 if self.config.conditioning == "prefix" else 0
+        start = (cond.shape[1] - 1 if self.config.conditioning == "prefix" else 0) + int(self.config.start_token)
         h = self.final_norm(h[:, start:])
         logits = torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, T', card]
         return revert_delay(logits)
@@ -218,12 +225,13 @@ class MusicLM(nn.Module):
         `tokens` [R, K, P] in parallel, through fresh decode state with room for `frames` more.
         -> (last hidden [R, d], states, memory, next input position per row [R])"""
         rows, device, dtype = cond.shape[0], cond.device, self.null.dtype
-        known = 0 if tokens is None else tokens.shape[-1]
-        capacity = (cond.shape[1] if self.config.conditioning == "prefix" else 1) + known + frames
+        if tokens is None:
+            tokens = torch.zeros(rows, self.config.n_codebooks, 0, dtype=torch.long, device=device)
+        tokens = self._with_start(tokens)
+        capacity = (cond.shape[1] if self.config.conditioning == "prefix" else 1) + tokens.shape[-1] + frames
         states = self.allocate(rows, capacity, device, dtype)
         memory = self._memory(cond, cond_mask)
-        audio = (torch.zeros(rows, 0, self.config.d_model, device=device, dtype=dtype) if tokens is None
-                 else self._embed(tokens))
+        audio = self._embed(tokens)
         x, mask = self._sequence(cond, cond_mask, audio)
         h = self._run(x, mask, memory, states)[:, -1]
         return h, states, memory, mask.long().sum(1)
@@ -255,21 +263,24 @@ class MusicLM(nn.Module):
     def generate(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, steps: int,
                  cfg_scale: float = 3.0, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
                  generator: torch.Generator | None = None, prompt_codes: torch.Tensor | None = None,
-                 callback: Callable[[int, int], None] | None = None, batch: int | None = None) -> torch.Tensor:
+                 callback: Callable[[int, int], None] | None = None, batch: int | None = None,
+                 null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Sample `steps` new frames -> codes [B, K, steps], decoding with recurrent state / KV cache.
 
-        CFG runs conditional and null rows as one doubled batch; `prompt_codes` [B, K, P] are
-        teacher-forced first (continuation). `text=None` samples unconditionally (`batch` rows)."""
+        CFG runs conditional and null rows as one doubled batch; the null rows use the learned null
+        vector, or `null_text` (shaped like `text`) when given, as models with
+        `null_condition="empty_text"` need. `prompt_codes` [B, K, P] are teacher-forced first
+        (continuation). `text=None` samples unconditionally (`batch` rows)."""
         was_training = self.training
         self.eval()
         try:
             return self._generate(text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
-                                  prompt_codes, callback, batch)
+                                  prompt_codes, callback, batch, null_text, null_text_mask)
         finally:
             self.train(was_training)
 
     def _generate(self, text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
-                  prompt_codes, callback, batch):
+                  prompt_codes, callback, batch, null_text, null_text_mask):
         if steps < 1:
             raise SsmusicError(f"steps: expected >= 1, got {steps}")
         K, device = self.config.n_codebooks, self.null.device
@@ -279,7 +290,19 @@ class MusicLM(nn.Module):
             batch = prompt_codes.shape[0]
         batch = batch or 1
         guided = text is not None and cfg_scale != 1.0
-        if guided:
+        if guided and null_text is not None:
+            if null_text.shape != text.shape:
+                raise SsmusicError(f"null_text: expected the shape of text {tuple(text.shape)}, "
+                                   f"got {tuple(null_text.shape)}")
+            if (text_mask is None) != (null_text_mask is None):
+                raise SsmusicError("text_mask and null_text_mask: give both or neither")
+            text = torch.cat([text, null_text])
+            text_mask = None if text_mask is None else torch.cat([text_mask, null_text_mask])
+            null_cond = None
+        elif guided and self.config.null_condition == "empty_text":
+            raise SsmusicError("this model's unconditional branch is the encoded empty caption: pass "
+                               "null_text (TextToMusic does), or cfg_scale=1")
+        elif guided:
             text = torch.cat([text, text])
             text_mask = None if text_mask is None else torch.cat([text_mask, text_mask])
             null_cond = torch.arange(2 * batch, device=device) >= batch

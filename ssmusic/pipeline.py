@@ -140,12 +140,10 @@ class TextToMusic:
                 "SSM backbones (simba, mamba) generate any length with constant memory")
 
     def encode_text(self, descriptions: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.config.min_text_tokens:
-            # Released SSM-TTM prompts are padded to >= 60 tokens: the padded states are part of
-            # the prefix its model was trained on, so reproduce them rather than a shorter prefix.
-            emb, mask = self.text_encoder.encode(list(descriptions), min_tokens=self.config.min_text_tokens)
-        else:
-            emb, mask = self.text_encoder.encode(list(descriptions))
+        # Released SSM-TTM prompts are padded to >= 60 tokens: the padded states are part of the
+        # prefix its model was trained on, so reproduce them rather than a shorter prefix.
+        emb, mask = self.text_encoder.encode(list(descriptions), min_tokens=self.config.min_text_tokens,
+                                             min_pad_id=self.config.min_text_pad_id)
         device = next(self.lm.parameters()).device
         return emb.to(device), mask.to(device)
 
@@ -174,11 +172,18 @@ class TextToMusic:
         device = next(self.lm.parameters()).device
         if seed is not None:
             generator = torch.Generator(device=device).manual_seed(int(seed))
-        text, mask = self.encode_text(descriptions)
+        null_text = null_mask = None
+        if self.lm.config.null_condition == "empty_text" and settings.cfg_scale != 1.0:
+            # the null branch is the empty caption, encoded in the same batch (same padding)
+            text, mask = self.encode_text(descriptions + [""] * len(descriptions))
+            text, null_text = text.chunk(2)
+            mask, null_mask = mask.chunk(2)
+        else:
+            text, mask = self.encode_text(descriptions)
         return self.lm.generate(
             text, mask, steps=steps, cfg_scale=settings.cfg_scale, top_k=settings.top_k,
             top_p=settings.top_p, temperature=settings.temperature, generator=generator,
-            prompt_codes=prompt_codes, callback=callback)
+            prompt_codes=prompt_codes, callback=callback, null_text=null_text, null_text_mask=null_mask)
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

@@ -51,10 +51,12 @@ class TextEncoder:
         return self
 
     @torch.no_grad()
-    def encode(self, captions: list[str], min_tokens: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, captions: list[str], min_tokens: int = 0,
+               min_pad_id: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (embeddings [B, S, dim] float32, mask [B, S] bool). An empty caption is valid.
-        `min_tokens` pads every row to at least that many tokens with the tokenizer's pad token
-        (some released models were trained on such padded prompts)."""
+        Rows are padded to the longest with the tokenizer's pad token, then on the right to at least
+        `min_tokens` with `min_pad_id` (default: the pad token again); some released models were
+        trained on prompts padded that way."""
         if isinstance(captions, str) or not all(isinstance(c, str) for c in captions):
             raise SsmusicError("captions: expected a list of strings")
         if not captions:
@@ -64,12 +66,16 @@ class TextEncoder:
         if too_long:
             warnings.warn(f"{len(too_long)} caption(s) longer than {self.max_tokens} tokens were truncated "
                           f"(first: {captions[too_long[0]][:60]!r}...)", stacklevel=2)
-        longest = min(max(len(ids) for ids in full), self.max_tokens)
-        batch = self.tokenizer(captions, padding="max_length", truncation=True,
-                               max_length=max(longest, min(min_tokens, self.max_tokens)), return_tensors="pt")
-        batch = {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        out = self.model(**batch).last_hidden_state.float()
-        return out, batch["attention_mask"].bool()
+        batch = self.tokenizer(captions, padding="longest", truncation=True, max_length=self.max_tokens,
+                               return_tensors="pt")
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        short = min(min_tokens, self.max_tokens) - ids.shape[1]
+        if short > 0:
+            pad_id = self.tokenizer.pad_token_id if min_pad_id is None else min_pad_id
+            ids = torch.cat([ids, torch.full((ids.shape[0], short), pad_id, dtype=ids.dtype)], dim=1)
+            mask = torch.cat([mask, torch.zeros(ids.shape[0], short, dtype=mask.dtype)], dim=1)
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+        return out.float(), mask.to(self.device).bool()
 
 
 def load_text_encoder(name_or_path: str | None = None, device: str | torch.device = "cpu") -> TextEncoder:

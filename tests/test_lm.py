@@ -71,6 +71,54 @@ def test_greedy_generation_reproduces_forward_argmax(backbone, conditioning, mix
         assert torch.equal(model(codes, text, mask).argmax(-1), codes)
 
 
+RELEASED_OPTIONS = dict(final_norm=False, start_token=True, use_text_mask=False, null_condition="empty_text")
+
+
+@pytest.mark.parametrize("n_codebooks", [1, 2])
+def test_released_model_options_decode_exactly(n_codebooks):
+    model = tiny("simba", "prefix", n_codebooks=n_codebooks, **RELEASED_OPTIONS)
+    assert isinstance(model.final_norm, torch.nn.Identity)
+    codes, text, mask = batch(n_codebooks)
+    with torch.no_grad():
+        parallel = model(codes, text, mask)
+        recurrent = model.recurrent_logits(codes, text, mask)
+        unmasked = model(codes, text, None)
+    torch.testing.assert_close(recurrent, parallel, atol=1e-4, rtol=1e-4)
+    # the text mask is ignored: padding embeddings are part of the prefix
+    assert torch.equal(parallel, unmasked)
+
+
+def test_start_token_is_a_frame_of_the_special_id_before_the_codes():
+    with_start = tiny("simba", "prefix", **RELEASED_OPTIONS)
+    without = tiny("simba", "prefix", **{**RELEASED_OPTIONS, "start_token": False})
+    without.load_state_dict(with_start.state_dict())
+    codes, text, mask = batch()
+    start = torch.full((3, 1, 1), with_start.special)
+    with torch.no_grad():
+        # without it, the last text position predicts the start frame: drop that prediction
+        torch.testing.assert_close(with_start(codes, text, mask),
+                                   without(torch.cat([start, codes], dim=-1), text, mask)[:, :, 1:])
+
+
+def test_empty_text_null_condition_needs_null_text():
+    model = tiny("simba", "prefix", **RELEASED_OPTIONS)
+    _, text, mask = batch()
+    null_text = torch.randn_like(text)
+    with pytest.raises(SsmusicError, match="null_text"):
+        model.generate(text, mask, steps=3, cfg_scale=3.0)
+    with pytest.raises(SsmusicError, match="shape"):
+        model.generate(text, mask, steps=3, cfg_scale=3.0, null_text=null_text[:, :2], null_text_mask=mask[:, :2])
+    out = model.generate(text, mask, steps=5, cfg_scale=3.0, top_k=1, null_text=null_text, null_text_mask=mask)
+    # greedy guided decoding written independently: full forwards, CFG on logits
+    seq = torch.zeros(3, 1, 0, dtype=torch.long)
+    for _ in range(5):
+        candidate = torch.cat([seq, torch.zeros(3, 1, 1, dtype=torch.long)], dim=-1)
+        with torch.no_grad():
+            cond, null = model(candidate, text, mask)[:, :, -1], model(candidate, null_text, mask)[:, :, -1]
+        seq = torch.cat([seq, (null + 3.0 * (cond - null)).argmax(-1)[..., None]], dim=-1)
+    assert torch.equal(out, seq)
+
+
 def test_padding_and_null_rows_are_exact():
     model = tiny("simba", "prefix")
     codes, text, mask = batch()
