@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-DAC44K_FRAMES_30S = 2588  # 30 s of DAC 44.1 kHz tokens (86.13 frames/s)
+DAC44K_FRAME_RATE = 44100 / 512  # 86.13 frames/s
+DAC44K_FRAMES_30S = 2588  # 30 s of DAC 44.1 kHz tokens
 POSITIONS = (100, 1000, 2588, 10000, 25000)
 
 
@@ -105,6 +106,39 @@ def paper_loop(preset: str, position: int, repeats: int, device: str = "cpu") ->
     return {"ms_per_step": 1000 * statistics.median(times[1:])}
 
 
+@torch.inference_mode()
+def end_to_end(preset: str, frames: int, device: str = "cpu") -> dict:
+    """MusicLM.generate (SiMBA, random weights) for `frames` tokens with CFG: what a user waits for,
+    minus the codec (see dac_decode) and the text encoder."""
+    model = _model("simba", preset, device)
+    text = torch.randn(1, 16, model.config.text_dim, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    _sync(device)
+    started = time.perf_counter()
+    model.generate(text, None, steps=frames, cfg_scale=3.0, top_k=250, generator=generator)
+    _sync(device)
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "frames": frames, "audio_s": frames / DAC44K_FRAME_RATE,
+            "real_time_factor": wall / (frames / DAC44K_FRAME_RATE)}
+
+
+@torch.inference_mode()
+def dac_decode(seconds: float, device: str = "cpu") -> dict:
+    """transformers' DacModel with dac_44khz's architecture (random weights): codes -> waveform."""
+    from transformers import DacConfig, DacModel
+
+    torch.manual_seed(0)
+    model = DacModel(DacConfig(sampling_rate=44100)).to(device).eval()
+    frames = round(seconds * DAC44K_FRAME_RATE)
+    codes = torch.randint(0, 1024, (1, 9, frames), device=device)
+    _sync(device)
+    started = time.perf_counter()
+    model.decode(audio_codes=codes)
+    _sync(device)
+    return {"wall_s": time.perf_counter() - started, "audio_s": seconds,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
 def _timed_generate(model, inputs: dict, new_tokens: int) -> list[float]:
     """transformers .generate with a logits processor that stamps every step."""
     from transformers import LogitsProcessor, LogitsProcessorList
@@ -121,30 +155,49 @@ def _timed_generate(model, inputs: dict, new_tokens: int) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:])]
 
 
+def _musicgen_config(preset: str, max_tokens: int):
+    """transformers' MusicGen decoder at our width, one codebook (the papers' setting, as ours), its own
+    4x FFN, and the depth whose parameter count is closest to our SiMBA's at the preset."""
+    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+
+    from ssmusic.config import LMConfig, count_parameters
+
+    ours = LMConfig.preset(preset)
+    target = count_parameters(ours)
+
+    def config(layers: int) -> MusicgenDecoderConfig:
+        # as MusicGen: the pad/start id is `vocab_size`, one past the codes (its embedding has a row for it)
+        return MusicgenDecoderConfig(vocab_size=ours.card, hidden_size=ours.d_model, num_hidden_layers=layers,
+                                     num_attention_heads=ours.n_heads, ffn_dim=4 * ours.d_model, num_codebooks=1,
+                                     max_position_embeddings=max(4096, max_tokens), pad_token_id=ours.card,
+                                     bos_token_id=ours.card, decoder_start_token_id=ours.card)
+
+    def size(layers: int) -> int:
+        with torch.device("meta"):
+            return sum(p.numel() for p in MusicgenForCausalLM(config(layers)).parameters())
+
+    one, per_layer = size(1), size(2) - size(1)
+    return config(max(1, round((target - one) / per_layer) + 1))
+
+
 @torch.inference_mode()
 def musicgen(preset: str, new_tokens: int, device: str = "cpu") -> dict:
-    """transformers' MusicGen decoder at our preset's width/depth (random weights), CFG batch 2,
-    4 codebooks as MusicGen; self- and cross-attention caches kept apart (see README)."""
-    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+    """transformers' MusicGen decoder of our SiMBA's size (random weights), CFG batch 2; self- and
+    cross-attention caches kept apart (see README)."""
+    from transformers import MusicgenForCausalLM
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-    from ssmusic.config import LMConfig
-
-    ours = LMConfig.preset(preset, backbone="transformer", conditioning="cross")
-    config = MusicgenDecoderConfig(vocab_size=2048, hidden_size=ours.d_model, num_hidden_layers=ours.n_layers,
-                                   num_attention_heads=ours.n_heads, ffn_dim=4 * ours.d_model, num_codebooks=4,
-                                   max_position_embeddings=max(4096, new_tokens + 16), pad_token_id=2048,
-                                   bos_token_id=2048, decoder_start_token_id=2048)
+    config = _musicgen_config(preset, new_tokens + 16)
     torch.manual_seed(0)
     model = MusicgenForCausalLM(config).to(device).eval()
-    start = torch.full((2 * 4, 1), config.pad_token_id, dtype=torch.long, device=device)
-    text = torch.randn(2, 16, ours.d_model, device=device)
+    start = torch.full((2, 1), config.pad_token_id, dtype=torch.long, device=device)
+    text = torch.randn(2, 16, config.hidden_size, device=device)
     inputs = {"input_ids": start, "encoder_hidden_states": text,
               "cache": EncoderDecoderCache(DynamicCache(), DynamicCache()), "num_return_sequences": 1}
     steps = _timed_generate(model, inputs, new_tokens)
     return {"ms_per_step_first_100": 1000 * statistics.median(steps[:100]),
             "ms_per_step_last_100": 1000 * statistics.median(steps[-100:]), "total_s": sum(steps),
-            "parameters": sum(p.numel() for p in model.parameters())}
+            "parameters": sum(p.numel() for p in model.parameters()), "layers": config.num_hidden_layers}
 
 
 @torch.inference_mode()
@@ -211,7 +264,8 @@ def decode_flops(backbone: str, preset: str, position: int) -> float:
 
 
 MEASUREMENTS = {"decode": decode, "paper_loop": paper_loop, "musicgen": musicgen, "mamba2_peer": mamba2_peer,
-                "training": training, "matmul_gflops": matmul_gflops}
+                "training": training, "matmul_gflops": matmul_gflops, "end_to_end": end_to_end,
+                "dac_decode": dac_decode}
 
 
 def measure(name: str, threads: int, isolate: bool = True, **kwargs) -> dict:
@@ -258,6 +312,10 @@ def run_all(preset: str = "small", positions=POSITIONS, steps: int = 20, threads
     results["peers"]["musicgen"] = measure("musicgen", threads, preset=preset, new_tokens=frames, device=device)
     results["peers"]["mamba2"] = measure("mamba2_peer", threads, preset=preset, new_tokens=min(frames, 300),
                                          device=device)
+    say(f"end to end: SiMBA generating {frames} tokens with CFG; DAC 44.1 kHz decoding them", flush=True)
+    results["end_to_end"]["simba"] = measure("end_to_end", threads, preset=preset, frames=frames, device=device)
+    results["end_to_end"]["dac_decode"] = measure("dac_decode", threads, seconds=frames / DAC44K_FRAME_RATE,
+                                                  device=device)
     for backbone in ("simba", "mamba", "transformer"):
         for seq_len in ((128,) if quick else (1024, 2588)):
             say(f"training {backbone} @ {seq_len}", flush=True)
@@ -265,6 +323,33 @@ def run_all(preset: str = "small", positions=POSITIONS, steps: int = 20, threads
                 "training", threads, backbone=backbone, preset=preset, seq_len=seq_len, repeats=1 if quick else 2,
                 device=device)
     return results
+
+
+def paper_size(threads: int, device: str = "cpu", positions=(100, 1000, DAC44K_FRAMES_30S), steps: int = 10,
+               progress: bool = True, preset: str = "paper", isolate: bool = True) -> dict:
+    """The released model's size (`paper` preset, 281M): our recurrent step against the released
+    generation loop, which re-runs the whole sequence (60 text tokens + codes) for every token, and
+    what that means for 30 s of audio. Totals are integrated from the measured positions (both costs
+    are linear in position between them), not timed end to end: the released loop would take hours."""
+    say = print if progress else (lambda *a, **k: None)
+    out: dict = {"decode": {}, "paper_loop": {}}
+    for position in positions:
+        say(f"paper size: recurrent SiMBA @ {position}", flush=True)
+        out["decode"][str(position)] = measure("decode", threads, isolate, backbone="simba", preset=preset,
+                                               position=position, steps=steps, device=device)
+        say(f"paper size: released loop @ {position}", flush=True)
+        out["paper_loop"][str(position)] = measure("paper_loop", threads, isolate, preset=preset,
+                                                   position=position + 60, repeats=1, device=device)
+    total = positions[-1]
+
+    def integrate(kind: str) -> float:
+        xs = [0, *positions]
+        ys = [out[kind][str(positions[0])].get("ms_per_step", float("nan")),
+              *(out[kind][str(p)].get("ms_per_step", float("nan")) for p in positions)]
+        return sum((xs[i + 1] - xs[i]) * (ys[i] + ys[i + 1]) / 2 for i in range(len(xs) - 1)) / 1000
+
+    out["total_s"] = {"recurrent": integrate("decode"), "paper_loop": integrate("paper_loop"), "frames": total}
+    return out
 
 
 def tables(results: dict) -> str:
@@ -282,7 +367,7 @@ def tables(results: dict) -> str:
     gflops = results["matmul"].get("gflops", float("nan"))
     lines += ["", "FLOP floor per step (2 rows at the matmul peak) vs measured, at the first position", "",
               "| backbone | GFLOP/step | floor ms | measured ms | x floor |", "|---|---|---|---|---|"]
-    for backbone in ("simba", "mamba", "transformer"):
+    for backbone in ("simba", "mamba", "transformer") if positions else ():
         r = results["decode"].get(f"{backbone}@{positions[0]}", {})
         if "ms_per_step" in r:
             floor = 2 * r["flops"] / (gflops * 1e9) * 1000
@@ -303,6 +388,25 @@ def tables(results: dict) -> str:
                          f"{r['ms_per_step_last_100']:.2f} | {r.get('total_s', float('nan')):.1f} |")
         else:
             lines.append(f"| {name} | - | {r.get('error', '-')} | | |")
+    e2e, dac = results["end_to_end"].get("simba", {}), results["end_to_end"].get("dac_decode", {})
+    if "wall_s" in e2e:
+        lines += ["", f"End to end: {e2e['frames']} tokens ({e2e['audio_s']:.1f} s of DAC-44k audio), CFG, "
+                  "SiMBA generate + DAC decode", "", "| part | wall s | real-time factor |", "|---|---|---|",
+                  f"| SiMBA generate | {e2e['wall_s']:.1f} | {e2e['real_time_factor']:.2f} |"]
+        if "wall_s" in dac:
+            lines.append(f"| DAC 44.1 kHz decode ({dac['parameters'] / 1e6:.0f}M) | {dac['wall_s']:.1f} | "
+                         f"{dac['wall_s'] / dac['audio_s']:.2f} |")
+    if "paper_size" in results:
+        paper = results["paper_size"]
+        lines += ["", "Paper size (281M SiMBA), ms per token: recurrent vs the released loop (60 text tokens + "
+                  "position)", "", "| position | recurrent | released loop |", "|---|---|---|"]
+        for p in paper["decode"]:
+            ours = paper["decode"][p].get("ms_per_step", float("nan"))
+            theirs = paper["paper_loop"][p].get("ms_per_step", float("nan"))
+            lines.append(f"| {p} | {ours:.1f} | {theirs:.0f} |")
+        total = paper["total_s"]
+        lines.append(f"| {total['frames']} tokens in all (s, integrated) | {total['recurrent']:.0f} | "
+                     f"{total['paper_loop']:.0f} |")
     lines += ["", "Training, forward + backward tokens/s (batch 1)", "", "| backbone | seq | tokens/s |", "|---|---|---|"]
     for key, r in results["training"].items():
         backbone, seq = key.split("@")
@@ -318,6 +422,8 @@ def run(args) -> int:
         positions = positions if args.positions else (16, 64)
     results = run_all(args.preset if not args.quick else "tiny", positions, args.steps if not args.quick else 3,
                       args.threads, args.device, args.quick)
+    if args.paper_size:
+        results["paper_size"] = paper_size(results["threads"], args.device)
     text = tables(results)
     print(text)
     if args.out:

@@ -29,8 +29,7 @@ class GatedRMSNorm(nn.Module):
     def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         x = x.float() * F.silu(gate.float())
-        grouped = x.unflatten(-1, (-1, self.group_size))
-        grouped = grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + self.eps)
+        grouped = F.rms_norm(x.unflatten(-1, (-1, self.group_size)), (self.group_size,), eps=self.eps)
         return self.weight * grouped.flatten(-2).to(dtype)
 
 
@@ -66,7 +65,8 @@ class Mamba2(nn.Module):
     def allocate(self, batch: int, device: torch.device, dtype: torch.dtype) -> SSMState:
         return SSMState(
             conv=torch.zeros(batch, self.conv_dim, self.d_conv - 1, device=device, dtype=dtype),
-            ssm=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32))
+            ssm=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32),
+            scratch=torch.empty(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32))
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None,
                 state: SSMState | None = None) -> torch.Tensor:
@@ -102,5 +102,5 @@ class Mamba2(nn.Module):
         dt = F.softplus(dt.float() + self.dt_bias.float())
         A = -torch.exp(self.A_log.float())
         y = kernels.state_step(state.ssm, x.unflatten(-1, (self.nheads, self.headdim)).float(), dt, A,
-                               B.float(), C.float(), self.D.float())
+                               B.float(), C.float(), self.D.float(), state.scratch)
         return self.out_proj(self.norm(y.flatten(-2).to(hidden.dtype), z))

@@ -17,9 +17,12 @@ class SSMState:
 
     conv: torch.Tensor  # [B, conv_dim, d_conv - 1]
     ssm: torch.Tensor  # [B, heads, headdim, d_state], float32
+    # room for the state-sized product of the read-out: a fresh 0.5 MB buffer every step costs
+    # more (page faults) than the arithmetic on CPU
+    scratch: torch.Tensor | None = None
 
     def select(self, rows: torch.Tensor) -> "SSMState":
-        return SSMState(self.conv[rows], self.ssm[rows])
+        return SSMState(self.conv[rows], self.ssm[rows], None if self.scratch is None else self.scratch[rows])
 
 
 @dataclass

@@ -6,7 +6,7 @@ from ssmusic.cli import main
 def test_quick_bench_produces_every_table(tmp_path, capsys):
     assert main(["bench", "--quick", "--threads", "1", "--out", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
-    for heading in ("Decode, ms per generated token", "FLOP floor", "Paper's loop", "Peers", "Training"):
+    for heading in ("Decode, ms per generated token", "FLOP floor", "Paper's loop", "Peers", "End to end", "Training"):
         assert heading in out
     results = json.loads((tmp_path / "b.json").read_text())
     decode = results["decode"]
@@ -15,4 +15,23 @@ def test_quick_bench_produces_every_table(tmp_path, capsys):
     assert results["peers"]["musicgen"]["ms_per_step_first_100"] > 0
     assert results["peers"]["mamba2"]["ms_per_step_first_100"] > 0
     assert all(r["tokens_per_s"] > 0 for r in results["training"].values())
+    e2e = results["end_to_end"]
+    assert e2e["simba"]["frames"] == 120 and e2e["simba"]["wall_s"] > 0 and e2e["dac_decode"]["wall_s"] > 0
+    assert results["peers"]["musicgen"]["layers"] >= 1
     assert (tmp_path / "b.md").read_text().startswith("preset tiny")
+
+
+def test_paper_size_table_integrates_the_measured_positions():
+    from ssmusic import bench
+
+    results = bench.paper_size(1, positions=(8, 16), steps=2, progress=False, preset="tiny", isolate=False)
+    decode, loop = results["decode"], results["paper_loop"]
+    assert set(decode) == set(loop) == {"8", "16"}
+    # piecewise-linear integral over positions 0..16 of the measured per-token costs, in seconds
+    ours = [decode["8"]["ms_per_step"], decode["16"]["ms_per_step"]]
+    expected = (8 * ours[0] + 8 * (ours[0] + ours[1]) / 2) / 1000
+    assert abs(results["total_s"]["recurrent"] - expected) < 1e-9
+    assert results["total_s"]["paper_loop"] > 0 and results["total_s"]["frames"] == 16
+    text = bench.tables({"preset": "tiny", "device": "cpu", "threads": 1, "matmul": {}, "decode": {},
+                         "paper_loop": {}, "peers": {}, "training": {}, "end_to_end": {}, "paper_size": results})
+    assert "Paper size" in text and "16 tokens in all" in text

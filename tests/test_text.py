@@ -25,6 +25,12 @@ def test_padding_does_not_change_real_tokens(minilm):
     assert padded.shape[1] == 24 and pmask.sum() == mask.sum()
     n = int(mask.sum())
     torch.testing.assert_close(padded[0, :n], short[0, :n], atol=1e-5, rtol=1e-5)
+    # SSM-TTM pads its prompts with another id than the tokenizer's pad: the padded states differ
+    other, omask = minilm.encode(["fiddle tune", "a much longer caption than the first one"], min_tokens=24,
+                                 min_pad_id=1)
+    assert other.shape[1] == 24 and torch.equal(omask[0], pmask[0])
+    torch.testing.assert_close(other[0, :n], short[0, :n], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(other[0, -1], padded[0, -1], atol=1e-3)
 
 
 def test_long_captions_are_truncated_with_a_warning(minilm):

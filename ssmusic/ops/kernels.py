@@ -37,7 +37,7 @@ def chunk_scan(x, dt, A, B, C, chunk_size: int, D, initial_state=None):
     return ssd_chunked(x, dt, A, B, C, chunk_size, D=D, initial_state=initial_state)
 
 
-def state_step(state, x, dt, A, B, C, D):
+def state_step(state, x, dt, A, B, C, D, scratch=None):
     """Dispatch for one recurrent step (state updated in place): y [B, H, P]."""
     if use_fused(x):
         _, update = _mamba_ssm()
@@ -48,4 +48,4 @@ def state_step(state, x, dt, A, B, C, D):
             D[:, None].expand(heads, headdim), dt_softplus=False)
     from ssmusic.ops.scan import ssd_step
 
-    return ssd_step(state, x, dt, A, B, C, D)
+    return ssd_step(state, x, dt, A, B, C, D, scratch)

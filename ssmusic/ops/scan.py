@@ -22,7 +22,11 @@ import torch.nn.functional as F
 def _heads(t: torch.Tensor, n_heads: int) -> torch.Tensor:
     """[..., G, N] -> [..., H, N]: each group's B/C serves H/G consecutive heads."""
     groups = t.shape[-2]
-    return t if groups == n_heads else t.repeat_interleave(n_heads // groups, dim=-2)
+    if groups == n_heads:
+        return t
+    if groups == 1:  # a broadcast view, no copy
+        return t.expand(*t.shape[:-2], n_heads, t.shape[-1])
+    return t.repeat_interleave(n_heads // groups, dim=-2)
 
 
 def segsum(x: torch.Tensor) -> torch.Tensor:
@@ -113,16 +117,16 @@ def ssd_chunked(x, dt, A, B, C, chunk_size: int, D=None, initial_state=None):
 
 
 def ssd_step(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-             C: torch.Tensor, D: torch.Tensor | None = None) -> torch.Tensor:
+             C: torch.Tensor, D: torch.Tensor | None = None, scratch: torch.Tensor | None = None) -> torch.Tensor:
     """One step: state [B, H, P, N] is updated in place; x [B, H, P], dt [B, H], B/C [B, G, N].
-    Returns y [B, H, P]."""
+    `scratch` (shaped like state) holds the read-out's product instead of a new buffer. Returns y [B, H, P]."""
     heads = x.shape[1]
     Bh, Ch = _heads(B, heads).to(state.dtype), _heads(C, heads).to(state.dtype)
     decay = torch.exp(dt * A)  # [B, H]
-    # Fused in-place updates and a vecdot, not matmul/bmm or a state-sized temporary: at decode sizes
-    # on CPU those are 2-3x slower (tiny batched GEMMs; fresh 0.5 MB buffers page-fault every step).
+    # Fused in-place updates and a multiply-sum, not matmul/bmm: at decode sizes on CPU those are
+    # 2-3x slower (32 tiny GEMVs per layer).
     state.mul_(decay[..., None, None]).addcmul_((dt[..., None] * x).to(state.dtype)[..., None], Bh[:, :, None, :])
-    y = torch.linalg.vecdot(state, Ch[:, :, None, :])  # [B, H, P]
+    y = torch.mul(state, Ch[:, :, None, :], out=scratch).sum(-1)  # [B, H, P]
     if D is not None:
         y = y + D[:, None] * x
     return y.to(x.dtype)
