@@ -224,7 +224,7 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the tables, not the speed")
     parser.add_argument("--paper-size", action="store_true",
-                        help="also time the 281M paper-size SiMBA against the released generation loop (~10 min)")
+                        help="instead: the 281M paper-size SiMBA against the released generation loop (~6 min)")
     parser.add_argument("--out", default="bench.json", help="JSON results (and .md tables) path")
 
 

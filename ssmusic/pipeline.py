@@ -107,8 +107,11 @@ class TextToMusic:
                 f"{model_dir}: lm_config.json (card {lm_config.card}, {lm_config.n_codebooks} "
                 f"codebooks) disagrees with pipeline.json (card {config.card}, "
                 f"{config.n_codebooks} codebooks)")
-        audio_codec = load_codec(codec or config.codec)
-        text = load_text_encoder(text_encoder or config.text_encoder)
+        def inside(name: str) -> str:  # pipeline.json may name a directory inside the model directory
+            return str(model_dir / name) if not Path(name).is_absolute() and (model_dir / name).is_dir() else name
+
+        audio_codec = load_codec(codec or inside(config.codec))
+        text = load_text_encoder(text_encoder or inside(config.text_encoder))
         if text.dim != lm_config.text_dim:
             raise SsmusicError(
                 f"{model_dir}: text encoder {text.name!r} gives {text.dim}-d embeddings, the model "

@@ -268,9 +268,8 @@ def import_checkpoint(ckpt: str | os.PathLike, config_json: str | os.PathLike, o
     """Released .ckpt + config.json -> an ssmusic model directory; returns its path.
 
     With `tokenizer_dir`, the checkpoint's own T5 encoder is exported to MODEL_DIR/text_encoder
-    (plus those tokenizer files) and pipeline.json names it by absolute path instead of
-    `text_encoder`. The directory appears whole or not at all: it is built beside `out` and
-    renamed into place.
+    (plus those tokenizer files) and pipeline.json names that directory instead of flan-t5-base.
+    The model directory appears whole or not at all: it is built beside `out`, then renamed.
     """
     from ssmusic.lm import MusicLM
 
@@ -298,7 +297,7 @@ def import_checkpoint(ckpt: str | os.PathLike, config_json: str | os.PathLike, o
         model.save_pretrained(staging)
         if tokenizer_dir is not None:
             export_text_encoder(text_state, staging / "text_encoder", tokenizer_dir, str(ckpt))
-            text_encoder = str(out.resolve() / "text_encoder")
+            text_encoder = "text_encoder"  # relative: found inside the model directory wherever it moves
         save_config(pipeline_config(lm_config, text_encoder=text_encoder, codec=codec), staging / "pipeline.json")
         if out.exists():
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))

@@ -32,6 +32,6 @@ def test_paper_size_table_integrates_the_measured_positions():
     expected = (8 * ours[0] + 8 * (ours[0] + ours[1]) / 2) / 1000
     assert abs(results["total_s"]["recurrent"] - expected) < 1e-9
     assert results["total_s"]["paper_loop"] > 0 and results["total_s"]["frames"] == 16
-    text = bench.tables({"preset": "tiny", "device": "cpu", "threads": 1, "matmul": {}, "decode": {},
+    text = bench.tables({"preset": "paper", "device": "cpu", "threads": 1, "matmul": {}, "decode": {},
                          "paper_loop": {}, "peers": {}, "training": {}, "end_to_end": {}, "paper_size": results})
-    assert "Paper size" in text and "16 tokens in all" in text
+    assert "Paper size" in text and "16 tokens in all" in text and "Peers" not in text

@@ -114,3 +114,22 @@ def test_unavailable_codec_or_text_encoder_is_a_clear_error(tmp_path, tiny_model
     assert main(["generate", "x", "-o", str(tmp_path / "x.wav"), "--checkpoint", str(broken)]) == 2
     assert "google/flan-t5-base" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_codec_and_text_encoder_may_live_inside_the_model_directory(tmp_path, tiny_model_dir):
+    import json
+    import shutil
+
+    from ssmusic.pipeline import TextToMusic
+
+    portable = tmp_path / "portable"
+    shutil.copytree(tiny_model_dir, portable)
+    record = json.loads((portable / "pipeline.json").read_text())
+    shutil.copytree(record["codec"], portable / "codec")
+    (portable / "pipeline.json").write_text(json.dumps({**record, "codec": "codec"}))
+    moved = tmp_path / "moved"
+    shutil.move(portable, moved)  # found relative to the model directory, not the working directory
+    model = TextToMusic.from_pretrained(moved)
+    assert model.codec.card == record["card"]
+    audio, _ = model.generate(["a tone"], seconds=0.2, seed=0)
+    assert audio.shape[0] == 1
