@@ -26,13 +26,13 @@ import os
 import pickle
 import re
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ssmusic.atomic import atomic_dir
 from ssmusic.config import LMConfig, PipelineConfig, read_json, save_config
 from ssmusic.errors import SsmusicError
 
@@ -291,24 +291,12 @@ def import_checkpoint(ckpt: str | os.PathLike, config_json: str | os.PathLike, o
             raise SsmusicError(f"{ckpt}: {name} has shape {list(weights[name].shape)}, the config implies "
                                f"{list(tensor.shape)}")
     model.load_state_dict(weights)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
+    with atomic_dir(out) as staging:
         model.save_pretrained(staging)
         if tokenizer_dir is not None:
             export_text_encoder(text_state, staging / "text_encoder", tokenizer_dir, str(ckpt))
             text_encoder = "text_encoder"  # relative: found inside the model directory wherever it moves
         save_config(pipeline_config(lm_config, text_encoder=text_encoder, codec=codec), staging / "pipeline.json")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
