@@ -61,7 +61,6 @@ def decode(backbone: str, preset: str, position: int, steps: int, device: str = 
 
     model = _model(backbone, preset, device)
     cond, mask = _condition(model, 2)
-    K = model.config.n_codebooks
     if backbone == "transformer":
         h, states, memory, pos = model._prefill(cond, mask, position + steps + 8)
         for block in states:
