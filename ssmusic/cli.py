@@ -194,12 +194,14 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
 
         return evaluate(args)
 
-    parser = _add(sub, "evaluate", "FAD, KL and CLAP score of generated audio against a reference", run)
+    parser = _add(sub, "evaluate", "FAD, KL, prompt adherence and CLAP score of generated audio against a reference", run)
     parser.add_argument("generated_dir", metavar="GENERATED_DIR", help="WAVs + sidecars from ssmusic generate")
     parser.add_argument("--reference", required=True, metavar="DIR",
                         help="reference audio with captions.csv (e.g. a demo dataset) or sidecars")
     parser.add_argument("--split", default=None, help="use only this split of the reference's captions.csv")
-    parser.add_argument("--metrics", default="fad,kl,clap", help="comma list of fad,kl,clap")
+    parser.add_argument("--metrics", default="fad,kl,adherence,clap", help="comma list of fad,kl,adherence,clap")
+    parser.add_argument("--labels", default=None, metavar="CSV",
+                        help="prompt,<attribute> rows labelling prompts that are not reference captions (adherence)")
     parser.add_argument("--embedding", default="mel-stats",
                         help="FAD embedding: mel-stats (offline default), clap:<hub id or dir>, codec:<name or dir>")
     parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID", help="CLAP weights for the CLAP score")

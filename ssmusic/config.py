@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ssmusic.errors import SsmusicError
 
 BACKBONES = ("simba", "mamba", "transformer")
-CONDITIONINGS = ("prefix", "cross")
+CONDITIONINGS = ("prefix", "cross", "pooled")
 CHANNEL_MIXERS = ("mlp", "einfft")
 POSITIONS = ("none", "sinusoidal")
 NULL_CONDITIONS = ("learned", "empty_text")
@@ -32,7 +32,7 @@ class LMConfig:
     """Everything that defines a MusicLM's architecture."""
 
     backbone: str = "simba"  # simba | mamba | transformer
-    conditioning: str = "prefix"  # prefix | cross
+    conditioning: str = "prefix"  # prefix | cross | pooled (only the pooled caption vector below)
     channel_mixer: str = "mlp"  # mlp | einfft (the SiMBA channel-mixing half)
     d_model: int = 256
     n_layers: int = 4
@@ -68,6 +68,16 @@ class LMConfig:
     start_token: bool = False
     # the unconditional branch of CFG: our learned vector, or the encoded empty caption (theirs).
     null_condition: str = "learned"  # learned | empty_text
+    # Add the caption's pooled sentence vector (masked mean of the text encoder's token embeddings,
+    # MiniLM's own sentence pooling; Linear + LayerNorm) to the input at every position, beside the
+    # prefix or cross-attention. A prefix reaches later frames only through the recurrent state,
+    # and once a few frames are heard the audio predicts itself; measured on the demo data, the
+    # prefix-only model ignored its caption (see README, "Following the prompt").
+    pooled_text: bool = False
+
+    @property
+    def uses_pooled_text(self) -> bool:
+        return self.pooled_text or self.conditioning == "pooled"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -88,7 +98,7 @@ class LMConfig:
         choice("channel_mixer", CHANNEL_MIXERS)
         choice("positions", POSITIONS)
         choice("null_condition", NULL_CONDITIONS)
-        for name in ("use_text_mask", "final_norm", "start_token"):
+        for name in ("use_text_mask", "final_norm", "start_token", "pooled_text"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"LMConfig.{name}: expected true or false, got {getattr(self, name)!r}")
         for name in ("d_model", "n_layers", "d_state", "expand", "headdim", "d_conv", "ngroups",

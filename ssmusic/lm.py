@@ -4,6 +4,8 @@
     codes [B,K,T] -> delay pattern -> sum of K embeddings -> [B,T,d]
     prefix:  [condition ; audio] -> blocks -> K heads (logits from the last condition position on)
     cross:   [BOS ; audio] -> blocks (each attends to the condition) -> K heads
+    pooled:  [BOS ; audio] -> blocks -> K heads, with only the pooled caption vector (below)
+    pooled_text: the caption's mean-pooled embedding (Linear + LayerNorm) is added at every position
 
 A block is a list of pre-norm residual sub-layers (norm -> mixer -> dropout -> add):
     simba:        Mamba2, [cross-attention], channel mixer (MLP or causal EinFFT)
@@ -96,7 +98,11 @@ class MusicLM(nn.Module):
         self.text_proj = Linear(config.text_dim, d)
         self.text_norm = nn.LayerNorm(d)
         self.null = nn.Parameter(torch.randn(d) * 0.02)
-        self.bos = nn.Parameter(torch.randn(d) * 0.02) if config.conditioning == "cross" else None
+        self.bos = nn.Parameter(torch.randn(d) * 0.02) if config.conditioning != "prefix" else None
+        if config.uses_pooled_text:
+            self.pooled_proj = Linear(config.text_dim, d)
+            self.pooled_norm = nn.LayerNorm(d)
+            self.null_pooled = nn.Parameter(torch.randn(d) * 0.02)
         self.blocks = nn.ModuleList(
             nn.ModuleList(Residual(kind, _mixer(kind, config), d, config.dropout) for kind in _sublayers(config))
             for _ in range(config.n_layers))
@@ -106,7 +112,7 @@ class MusicLM(nn.Module):
         # unit scale (torch's and MusicGen's default), like the LayerNorm'd text and the sinusoidal
         # positions they sit beside: at GPT's 0.02 the token signal starts 50x below the positions and,
         # measured on the demo data (60 steps, small), the Transformer stayed at chance.
-        for module in [self.text_proj, *self.heads]:
+        for module in [self.text_proj, *self.heads, *([self.pooled_proj] if config.uses_pooled_text else [])]:
             init_linear(module)
         for embed in self.embed:
             nn.init.normal_(embed.weight, std=1.0)
@@ -115,20 +121,40 @@ class MusicLM(nn.Module):
                 module.apply(init_linear)
 
     # ---- conditioning -------------------------------------------------------------------------
+    @staticmethod
+    def _null_rows(mask: torch.Tensor, null_cond: torch.Tensor | None) -> torch.Tensor:
+        """Rows to condition on nothing: a caption with no tokens, or flagged by `null_cond`."""
+        null_rows = ~mask.any(dim=1)
+        return null_rows | null_cond.to(torch.bool) if null_cond is not None else null_rows
+
+    def pooled(self, text: torch.Tensor | None, text_mask: torch.Tensor | None,
+               null_cond: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """The caption's sentence vector [B, d] added at every position (None unless the config
+        uses it): masked mean of the token embeddings, Linear + LayerNorm; `null_pooled` for null rows."""
+        if not self.config.uses_pooled_text:
+            return None
+        if text is None:
+            return self.null_pooled.expand(batch, -1)
+        if text_mask is None:
+            text_mask = torch.ones(text.shape[:2], dtype=torch.bool, device=text.device)
+        weights = text_mask.to(self.pooled_proj.weight.dtype)[..., None]
+        mean = (text.to(weights.dtype) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        vector = self.pooled_norm(self.pooled_proj(mean))
+        null_rows = self._null_rows(text_mask.to(torch.bool), null_cond)
+        return torch.where(null_rows[:, None], self.null_pooled.to(vector.dtype), vector)
+
     def condition(self, text: torch.Tensor | None, text_mask: torch.Tensor | None,
                   null_cond: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (condition [B,S,d], mask [B,S]), left-aligned. Null rows become [pad..., null]."""
-        if text is None:
-            cond = self.null.expand(batch, 1, -1)
+        if text is None or self.config.conditioning == "pooled":
+            cond = (self.null if text is None else self.bos).expand(batch, 1, -1)
             return cond, torch.ones(batch, 1, dtype=torch.bool, device=cond.device)
         cond = self.text_norm(self.text_proj(text.to(self.text_proj.weight.dtype)))
         if text_mask is None or not self.config.use_text_mask:
             mask = torch.ones(cond.shape[:2], dtype=torch.bool, device=cond.device)
         else:
             mask = text_mask.to(torch.bool)
-        null_rows = ~mask.any(dim=1)  # a caption with no tokens is the null condition
-        if null_cond is not None:
-            null_rows = null_rows | null_cond.to(torch.bool)
+        null_rows = self._null_rows(mask, null_cond)
         cond, mask = left_align(cond, mask)
         if null_rows.any():
             null_seq = torch.zeros_like(cond[:1])
@@ -171,15 +197,18 @@ class MusicLM(nn.Module):
         return [[layer.mixer.memory(cond, cond_mask) if layer.kind == "cross" else None for layer in block]
                 for block in self.blocks]
 
-    def _sequence(self, cond, cond_mask, audio):
+    def _sequence(self, cond, cond_mask, audio, pooled=None):
         """Input sequence, its mask and positions; audio [B, T, d] are the embedded inputs."""
         batch = audio.shape[0]
+        if pooled is not None:
+            audio = audio + pooled[:, None]
         if self.config.conditioning == "prefix":
             x = torch.cat([cond, audio], dim=1)
             ones = torch.ones(batch, audio.shape[1], dtype=torch.bool, device=x.device)
             mask = torch.cat([cond_mask, ones], dim=1)
-        else:
-            x = torch.cat([self.bos.expand(batch, 1, -1), audio], dim=1)
+        else:  # cross and pooled start from BOS (pooled: the caption's vector added to it too)
+            bos = self.bos.expand(batch, 1, -1)
+            x = torch.cat([bos if pooled is None else bos + pooled[:, None], audio], dim=1)
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         positions = (torch.cumsum(mask.long(), dim=1) - 1).clamp(min=0)
         return self._add_positions(x, positions), mask
@@ -193,7 +222,8 @@ class MusicLM(nn.Module):
             raise SsmusicError(f"codes have {n_codebooks} codebooks, the model expects {self.config.n_codebooks}")
         delayed = build_delay(codes, self.special)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
-        x, mask = self._sequence(cond, cond_mask, self._embed(self._with_start(delayed[:, :, :-1])))
+        pooled = self.pooled(text, text_mask, null_cond, batch)
+        x, mask = self._sequence(cond, cond_mask, self._embed(self._with_start(delayed[:, :, :-1])), pooled)
         h = self._run(x, mask, self._memory(cond, cond_mask))
         start = (cond.shape[1] - 1 if self.config.conditioning == "prefix" else 0) + int(self.config.start_token)
         h = self.final_norm(h[:, start:])
@@ -225,7 +255,7 @@ class MusicLM(nn.Module):
         h = self.final_norm(h)
         return torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, card]
 
-    def _prefill(self, cond, cond_mask, frames: int, tokens: torch.Tensor | None = None):
+    def _prefill(self, cond, cond_mask, frames: int, tokens: torch.Tensor | None = None, pooled=None):
         """Run the condition (prefix, or BOS for cross), then optionally the delayed input frames
         `tokens` [R, K, P] in parallel, through fresh decode state with room for `frames` more.
         -> (last hidden [R, d], states, memory, next input position per row [R])"""
@@ -237,13 +267,15 @@ class MusicLM(nn.Module):
         states = self.allocate(rows, capacity, device, dtype)
         memory = self._memory(cond, cond_mask)
         audio = self._embed(tokens)
-        x, mask = self._sequence(cond, cond_mask, audio)
+        x, mask = self._sequence(cond, cond_mask, audio, pooled)
         h = self._run(x, mask, memory, states)[:, -1]
         return h, states, memory, mask.long().sum(1)
 
-    def _advance(self, tokens, states, memory, position):
+    def _advance(self, tokens, states, memory, position, pooled=None):
         """Feed one frame of tokens [R, K] at per-row `position` -> next hidden [R, d]."""
         x = self._embed(tokens[..., None])[:, 0]
+        if pooled is not None:
+            x = x + pooled
         if self.config.positions != "none":
             x = x + sinusoidal(position, self.config.d_model).to(x.dtype)
         return self._step(x, states, memory)
@@ -256,12 +288,13 @@ class MusicLM(nn.Module):
         batch, K, _ = codes.shape
         delayed = build_delay(codes, self.special)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
-        h, states, memory, position = self._prefill(cond, cond_mask, delayed.shape[-1])
+        pooled = self.pooled(text, text_mask, null_cond, batch)
+        h, states, memory, position = self._prefill(cond, cond_mask, delayed.shape[-1], pooled=pooled)
         logits = []
         for t in range(delayed.shape[-1]):
             logits.append(self._logits(h))
             if t < delayed.shape[-1] - 1:
-                h = self._advance(delayed[:, :, t], states, memory, position + t)
+                h = self._advance(delayed[:, :, t], states, memory, position + t, pooled)
         return revert_delay(torch.stack(logits, dim=2))
 
     @torch.no_grad()
@@ -315,6 +348,7 @@ class MusicLM(nn.Module):
             null_cond = None
         rows = 2 * batch if guided else batch
         cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
+        pooled = self.pooled(text, text_mask, null_cond, rows)
 
         prompt_len = 0 if prompt_codes is None else prompt_codes.shape[-1]
         total = prompt_len + steps + K - 1  # delayed frames to produce
@@ -325,7 +359,7 @@ class MusicLM(nn.Module):
             forced[:, :, :prompt_len + K - 1] = torch.maximum(
                 forced[:, :, :prompt_len + K - 1], build_delay(prompt_codes.to(device), -1)[..., :prompt_len + K - 1])
 
-        h, states, memory, next_position = self._prefill(cond, cond_mask, total)
+        h, states, memory, next_position = self._prefill(cond, cond_mask, total, pooled=pooled)
 
         out = torch.empty(batch, K, total, dtype=torch.long, device=device)
         for t in range(total):
@@ -341,7 +375,7 @@ class MusicLM(nn.Module):
             if t == total - 1:
                 break
             step_tokens = torch.cat([tokens, tokens]) if guided else tokens
-            h = self._advance(step_tokens, states, memory, next_position + t)
+            h = self._advance(step_tokens, states, memory, next_position + t, pooled)
         return revert_delay(out)[:, :, prompt_len:]
 
     # ---- persistence --------------------------------------------------------------------------

@@ -138,21 +138,33 @@ def _batch(dataset: CodesDataset, indices: list[int], device, crop: int, generat
 
 
 @torch.no_grad()
-def evaluate(model: MusicLM, dataset: CodesDataset, config: TrainConfig, device, encoder) -> float:
-    """Mean validation cross-entropy per token (no label smoothing, no caption dropout)."""
+def evaluate(model: MusicLM, dataset: CodesDataset, config: TrainConfig, device, encoder) -> dict[str, float]:
+    """Validation cross-entropy per token (no label smoothing, no caption dropout) three ways:
+    `val_loss` with each clip's own caption, `val_loss_shuffled` with another clip's caption (the
+    split rotated by half its length, so a clip never keeps its own), and `val_loss_null` with the
+    null condition. `cond_gap` = shuffled - true: near zero for a model that ignores its text."""
     model.eval()
-    total, count = 0.0, 0
     size = config.batch_size
     limit = len(dataset) if not config.eval_batches else min(len(dataset), config.eval_batches * size)
+    shift = max(1, len(dataset) // 2) if len(dataset) > 1 else 0
+    totals, count = {"val_loss": 0.0, "val_loss_shuffled": 0.0, "val_loss_null": 0.0}, 0
     for start in range(0, limit, size):
-        codes, text, mask = _batch(dataset, list(range(start, min(limit, start + size))), device, 0, None, encoder)
-        with _autocast(device):
-            logits = model(codes, text, mask)
+        indices = list(range(start, min(limit, start + size)))
+        codes, text, mask = _batch(dataset, indices, device, 0, None, encoder)
+        _, other_text, other_mask = _batch(dataset, [(i + shift) % len(dataset) for i in indices], device, 0,
+                                           None, encoder)
+        null = torch.ones(codes.shape[0], dtype=torch.bool, device=device)
         valid = int((codes != model.special).sum())
-        total += float(token_loss(logits, codes, model.special)) * valid
+        for key, (t, m, n) in {"val_loss": (text, mask, None), "val_loss_shuffled": (other_text, other_mask, None),
+                               "val_loss_null": (text, mask, null)}.items():
+            with _autocast(device):
+                logits = model(codes, t, m, n)
+            totals[key] += float(token_loss(logits, codes, model.special)) * valid
         count += valid
     model.train()
-    return total / max(1, count)
+    losses = {key: round(value / max(1, count), 5) for key, value in totals.items()}
+    losses["cond_gap"] = round(losses["val_loss_shuffled"] - losses["val_loss"], 5)
+    return losses
 
 
 def _autocast(device: torch.device):
@@ -272,7 +284,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
                   "grad_norm": round(float(grad_norm), 4), "tokens_per_s": round(tokens * world / seconds, 1),
                   "wall_s": round(elapsed, 2)}
         if valid_set is not None and (step % config.eval_every == 0 or step == config.steps):
-            record["val_loss"] = round(evaluate(model, valid_set, config, device, encoder), 5)
+            record.update(evaluate(model, valid_set, config, device, encoder))
         if rank == 0:
             with (run_dir / "metrics.jsonl").open("a") as handle:
                 handle.write(json.dumps(record) + "\n")

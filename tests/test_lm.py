@@ -202,3 +202,39 @@ def test_load_refuses_mismatched_weights(tmp_path):
 def test_wrong_codebook_count_is_refused():
     with pytest.raises(SsmusicError, match="codebooks"):
         tiny(n_codebooks=2)(torch.zeros(1, 1, 4, dtype=torch.long))
+
+
+POOLED = [("simba", "prefix", True), ("simba", "cross", True), ("simba", "pooled", False),
+          ("transformer", "pooled", True), ("mamba", "prefix", True)]
+
+
+@pytest.mark.parametrize("backbone,conditioning,pooled_text", POOLED)
+def test_pooled_caption_decodes_exactly(backbone, conditioning, pooled_text):
+    model = tiny(backbone, conditioning, pooled_text=pooled_text, n_codebooks=2)
+    assert model.config.uses_pooled_text
+    codes, text, mask = batch(2)
+    null = torch.tensor([False, True, False])
+    with torch.no_grad():
+        parallel = model(codes, text, mask, null)
+        recurrent = model.recurrent_logits(codes, text, mask, null)
+    torch.testing.assert_close(recurrent, parallel, atol=1e-4, rtol=1e-4)
+    generated = model.generate(text, mask, steps=6, cfg_scale=1.0, top_k=1)
+    with torch.no_grad():
+        assert torch.equal(model(generated, text, mask).argmax(-1), generated)
+
+
+def test_pooled_caption_reaches_every_position_and_null_rows_ignore_it():
+    model = tiny("simba", "pooled")
+    codes, text, mask = batch(1, length=12)
+    other = text.clone()
+    other[:, :2] += 3.0
+    null = torch.tensor([True, True, True])
+    with torch.no_grad():
+        a, b = model(codes, text, mask), model(codes, other, mask)
+        # pooled conditioning has no prefix: only the sentence vector carries the caption, to the last frame
+        assert (a[:, :, -1] - b[:, :, -1]).abs().max() > 1e-3
+        torch.testing.assert_close(model(codes, text, mask, null), model(codes, other, mask, null), atol=0, rtol=0)
+        # padding does not enter the mean: extra padded tokens leave the logits unchanged
+        padded_text = torch.cat([text, torch.randn(3, 4, TEXT_DIM)], dim=1)
+        padded_mask = torch.cat([mask, torch.zeros(3, 4, dtype=torch.bool)], dim=1)
+        torch.testing.assert_close(model(codes, padded_text, padded_mask), a, atol=1e-5, rtol=1e-5)

@@ -9,7 +9,9 @@ from ssmusic.checkpoint import latest_checkpoint
 from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors
-from ssmusic.train import DataOrder, TrainConfig, lr_at, train
+from ssmusic.data import CodesDataset
+from ssmusic.lm import MusicLM
+from ssmusic.train import DataOrder, TrainConfig, evaluate, lr_at, train
 
 TINY = dict(preset="tiny", steps=6, batch_size=4, eval_every=3, save_every=3, warmup_steps=2,
             model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8})
@@ -24,6 +26,10 @@ def test_training_reduces_loss_and_writes_a_usable_run(tmp_path, tiny_dataset):
     assert len(val) == 3 and val[-1] < val[0]
     assert records[-1]["loss"] < records[0]["loss"]
     assert {"lr", "tokens_per_s", "wall_s", "grad_norm"} <= set(records[0])
+    evals = [r for r in records if "val_loss" in r]
+    for r in evals:  # the conditioning gap is logged at every evaluation
+        assert r["cond_gap"] == pytest.approx(r["val_loss_shuffled"] - r["val_loss"], abs=2e-5)
+        assert r["val_loss_null"] > 0
     assert sorted(p.name for p in final.iterdir()) == ["lm_config.json", "model.safetensors", "pipeline.json",
                                                        "train_config.json"]
     pipeline = json.loads((final / "pipeline.json").read_text())
@@ -110,3 +116,23 @@ def test_cli_train(tmp_path, tiny_dataset, capsys):
     assert code == 0 and (tmp_path / "run" / "final" / "model.safetensors").is_file()
     assert main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2")]) == 2
     assert "manifest.json is missing" in capsys.readouterr().err
+
+
+def test_conditioning_gap_is_zero_without_text_and_nonzero_with_it(tiny_dataset):
+    from ssmusic.config import LMConfig
+
+    valid = CodesDataset(tiny_dataset, "train", n_codebooks=1)  # 12 clips, varied codes
+    config = TrainConfig(**TINY)
+    assert len(set(valid.captions)) > 1
+    model = MusicLM(LMConfig.preset("tiny", conditioning="pooled", card=16, text_dim=384, dropout=0.0))
+    with torch.no_grad():  # a caption that changes the output strongly...
+        model.pooled_proj.weight.normal_(0, 1.0)
+        model.heads[0].weight.normal_(0, 1.0)
+    losses = evaluate(model, valid, config, torch.device("cpu"), None)
+    assert abs(losses["cond_gap"]) > 1e-2 and losses["val_loss_null"] != losses["val_loss"]
+    with torch.no_grad():  # ...and one that cannot see it: every caption gives the same vector
+        model.pooled_proj.weight.zero_()
+        model.pooled_proj.bias.zero_()
+    losses = evaluate(model, valid, config, torch.device("cpu"), None)
+    assert losses["cond_gap"] == pytest.approx(0.0, abs=1e-6)
+    assert losses["val_loss_null"] != pytest.approx(losses["val_loss"], abs=1e-4)

@@ -1,4 +1,4 @@
-"""`ssmusic evaluate`: FAD, KL and CLAP score of generated audio against a reference set.
+"""`ssmusic evaluate`: FAD, KL, prompt adherence and CLAP score of generated audio against a reference set.
 
 Generated: a directory of WAVs whose JSON sidecars (written by `ssmusic generate`) hold the prompt.
 Reference: a directory of audio with captions.csv (a demo dataset; `--split` picks e.g. its test
@@ -19,11 +19,12 @@ import numpy as np
 from ssmusic.config import write_json_atomic
 from ssmusic.errors import SsmusicError
 
-METRICS = ("fad", "kl", "clap")
+METRICS = ("fad", "kl", "adherence", "clap")
 
 
-def collect(directory: str | Path, split: str | None = None) -> list[tuple[Path, str | None]]:
-    """(audio path, caption) pairs from captions.csv or sidecar JSONs."""
+def collect_rows(directory: str | Path, split: str | None = None) -> list[dict]:
+    """One dict per audio file: `path`, `caption` (None if unknown) and, from captions.csv, its other
+    columns (attributes such as the instrument). Sidecar JSONs give the prompt of generated audio."""
     from ssmusic.audio import list_audio_files
 
     directory = Path(directory)
@@ -35,16 +36,21 @@ def collect(directory: str | Path, split: str | None = None) -> list[tuple[Path,
             rows = list(csv.DictReader(handle))
         if split and rows and "split" in rows[0]:
             rows = [r for r in rows if r["split"] == split]
-        items = [(directory / r["path"], r.get("caption")) for r in rows]
+        rows = [{**r, "path": directory / r["path"], "caption": r.get("caption")} for r in rows]
     else:
-        items = []
+        rows = []
         for path in list_audio_files(directory):
             sidecar = path.with_suffix(".json")
             prompt = json.loads(sidecar.read_text()).get("prompt") if sidecar.is_file() else None
-            items.append((path, prompt))
-    if not items:
+            rows.append({"path": path, "caption": prompt})
+    if not rows:
         raise SsmusicError(f"{directory}: no audio files" + (f" in split {split!r}" if split else ""))
-    return items
+    return rows
+
+
+def collect(directory: str | Path, split: str | None = None) -> list[tuple[Path, str | None]]:
+    """(audio path, caption) pairs from captions.csv or sidecar JSONs."""
+    return [(row["path"], row["caption"]) for row in collect_rows(directory, split)]
 
 
 class EmbeddingCache:
@@ -79,9 +85,13 @@ def _by_caption(items, features) -> dict[str, np.ndarray]:
 
 def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embedding: str | None = None,
              split: str | None = None, clap: str | None = None, cache_dir: str | Path | None = None,
-             classifier_dir: str | Path | None = None, progress: bool = True) -> dict:
+             classifier_dir: str | Path | None = None, progress: bool = True,
+             labels: str | Path | None = None) -> dict:
+    """Metrics of the generated WAVs (with sidecars) against the reference audio; see the module doc.
+    `labels`: a CSV (prompt,<attribute>) labelling prompts that are not reference captions."""
     from tqdm import tqdm
 
+    from ssmusic.metrics.adherence import adherence, read_labels
     from ssmusic.metrics.classifier import DEFAULT_CLASSIFIER_DIR, LabelClassifier
     from ssmusic.metrics.embeddings import ClapEmbedding, MelStats, load_embedding
     from ssmusic.metrics.frechet import frechet_distance_of
@@ -90,7 +100,8 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise SsmusicError(f"--metrics: unknown {unknown}; expected some of {list(METRICS)}")
-    gen_items, ref_items = collect(generated), collect(reference, split)
+    ref_rows = collect_rows(reference, split)
+    gen_items, ref_items = collect(generated), [(r["path"], r["caption"]) for r in ref_rows]
     cache_root = Path(cache_dir or Path.home() / ".cache" / "ssmusic" / "embeddings")
     results: dict = {"generated": str(generated), "reference": str(reference), "split": split,
                      "n_generated": len(gen_items), "n_reference": len(ref_items)}
@@ -105,15 +116,23 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
         ref = embed_all(model, ref_items, "reference")
         results["fad"] = {"value": frechet_distance_of(np.concatenate(gen), np.concatenate(ref)),
                           "embedding": model.name, "windows": [sum(map(len, gen)), sum(map(len, ref))]}
-    if "kl" in metrics:
+    if "kl" in metrics or "adherence" in metrics:
         classifier = LabelClassifier.load(Path(classifier_dir or DEFAULT_CLASSIFIER_DIR))
         stats = MelStats()
-        gen = [f.mean(0) for f in embed_all(stats, gen_items, "generated")]
-        ref = [f.mean(0) for f in embed_all(stats, ref_items, "reference")]
-        value, pairs = paired_kl(_by_caption(ref_items, classifier.probabilities(np.stack(ref))),
-                                 _by_caption(gen_items, classifier.probabilities(np.stack(gen))))
+        gen_p = classifier.probabilities(np.stack([f.mean(0) for f in embed_all(stats, gen_items, "generated")]))
+        ref_p = classifier.probabilities(np.stack([f.mean(0) for f in embed_all(stats, ref_items, "reference")]))
+    if "kl" in metrics:
+        value, pairs = paired_kl(_by_caption(ref_items, ref_p), _by_caption(gen_items, gen_p))
         results["kl"] = {"value": value, "pairs": pairs, "classifier": f"logistic regression over "
                          f"{classifier.label} ({len(classifier.classes)} classes) on mel-stats"}
+    if "adherence" in metrics:
+        attribute = classifier.label
+        prompt_labels = {r["caption"]: r[attribute] for r in ref_rows if r["caption"] and r.get(attribute)}
+        for prompt, values in (read_labels(labels) if labels else {}).items():
+            if attribute in values:
+                prompt_labels[prompt] = values[attribute]
+        results["adherence"] = adherence(classifier, [p for _, p in gen_items], gen_p, prompt_labels,
+                                         [r.get(attribute) or None for r in ref_rows], ref_p)
     if "clap" in metrics:
         if clap is None:
             results["clap"] = {"skipped": "no CLAP weights given: pass --clap DIR_OR_HUB_ID (e.g. a local copy "
@@ -139,6 +158,12 @@ def table(results: dict) -> str:
             continue
         if "skipped" in entry:
             lines.append(f"| {name} | skipped | {entry['skipped']} |")
+        elif name == "adherence":
+            ceiling = "n/a" if entry["ceiling"] is None else f"{entry['ceiling']:.0%}"
+            top = entry["most_predicted"]
+            lines.append(f"| {entry['attribute']} accuracy | {entry['value']:.0%} | ceiling (real clips) {ceiling}, "
+                         f"chance {entry['chance']:.0%}, {entry['labelled']} labelled clips, most predicted "
+                         f"{top['class']} ({top['share']:.0%}) |")
         else:
             details = ", ".join(f"{k}={v}" for k, v in entry.items() if k != "value")
             lines.append(f"| {name} | {entry['value']:.4f} | {details} |")
@@ -148,7 +173,7 @@ def table(results: dict) -> str:
 def run(args) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     results = evaluate(args.generated_dir, args.reference, metrics, args.embedding, args.split, args.clap,
-                       args.cache_dir)
+                       args.cache_dir, labels=args.labels)
     out = Path(args.out) if args.out else Path(args.generated_dir) / "evaluation.json"
     write_json_atomic(out, results)
     print(table(results))
