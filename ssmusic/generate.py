@@ -41,6 +41,31 @@ def plan_outputs(prompts: list[str], samples: int, out: Path) -> list[Job]:
     return jobs
 
 
+def read_prompts(path: str | Path, split: str | None = None) -> list[str]:
+    """Prompts from a file: a CSV with a `caption` or `prompt` column (and optionally `split`, which
+    `split` filters on: e.g. a demo dataset's captions.csv), or plain text, one prompt per line."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise SsmusicError(f"--prompts-from {path}: no such file")
+    if path.suffix.lower() != ".csv":
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    column = next((c for c in ("caption", "prompt") if rows and c in rows[0]), None)
+    if column is None:
+        raise SsmusicError(f"--prompts-from {path}: expected a 'caption' or 'prompt' column")
+    if split is not None:
+        if "split" not in rows[0]:
+            raise SsmusicError(f"--prompts-from {path}: --split {split} given but the file has no 'split' column")
+        rows = [r for r in rows if r["split"] == split]
+    prompts = [r[column].strip() for r in rows if r[column].strip()]
+    if not prompts:
+        raise SsmusicError(f"--prompts-from {path}: no prompts" + (f" in split {split!r}" if split else ""))
+    return prompts
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
@@ -49,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     from ssmusic.pipeline import TextToMusic
 
     prompts = [p for p in args.prompts]
+    if args.prompts_from:
+        prompts += read_prompts(args.prompts_from, args.split)
+    elif args.split:
+        raise SsmusicError("--split: only with --prompts-from (a captions CSV with a split column)")
     if not prompts:
         raise SsmusicError("no prompts given: ssmusic generate \"a calm piano piece\" -o out.wav")
     if args.samples < 1:
@@ -97,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="one or more text descriptions")
+    parser.add_argument("--prompts-from", default=None, metavar="FILE",
+                        help="more prompts: a CSV with a caption or prompt column, or a text file (one per line)")
+    parser.add_argument("--split", default=None, help="with a --prompts-from CSV: only rows of this split")
     parser.add_argument("-o", "--output", default="generated", metavar="OUT",
                         help="a .wav file (one output) or a directory (default: generated/)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of new audio (default 10)")

@@ -1,3 +1,4 @@
+import json
 
 import pytest
 
@@ -133,3 +134,24 @@ def test_codec_and_text_encoder_may_live_inside_the_model_directory(tmp_path, ti
     assert model.codec.card == record["card"]
     audio, _ = model.generate(["a tone"], seconds=0.2, seed=0)
     assert audio.shape[0] == 1
+
+
+def test_prompts_from_a_captions_csv_or_a_text_file(tmp_path, tiny_model_dir, capsys):
+    from ssmusic.generate import read_prompts
+
+    csv_path = tmp_path / "captions.csv"
+    csv_path.write_text("path,caption,split\na.wav,first,test\nb.wav,second,train\nc.wav,third,test\n")
+    assert read_prompts(csv_path) == ["first", "second", "third"]
+    assert read_prompts(csv_path, "test") == ["first", "third"]
+    (tmp_path / "prompts.txt").write_text("solo piano\n\n a fiddle jig \n")
+    assert read_prompts(tmp_path / "prompts.txt") == ["solo piano", "a fiddle jig"]
+    (tmp_path / "bad.csv").write_text("path,text\na.wav,x\n")
+    with pytest.raises(SsmusicError, match="'caption' or 'prompt' column"):
+        read_prompts(tmp_path / "bad.csv")
+    with pytest.raises(SsmusicError, match="no prompts in split 'valid'"):
+        read_prompts(csv_path, "valid")
+    out = tmp_path / "gen"
+    assert main(["generate", "--prompts-from", str(csv_path), "--split", "test", "-o", str(out), "--seconds", "0.2",
+                 "--checkpoint", str(tiny_model_dir), "--seed", "1"]) == 0
+    sidecars = sorted(json.loads(p.read_text())["prompt"] for p in out.glob("*.json"))
+    assert sidecars == ["first", "third"]
