@@ -256,6 +256,25 @@ def _register_codec(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_codec)
 
 
+def _register_export(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.export import run as export
+
+        return export(args)
+
+    parser = _add(sub, "export", "copy a trained model to a model directory (optionally fp16, with sampling defaults)", run)
+    parser.add_argument("source", metavar="RUN_OR_MODEL_DIR")
+    parser.add_argument("--out", required=True, metavar="MODEL_DIR")
+    parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default=None,
+                        help="store the weights in this type (default: as trained)")
+    parser.add_argument("--cfg", type=float, default=None, help="default CFG scale written to pipeline.json")
+    parser.add_argument("--temperature", type=float, default=None, help="default sampling temperature")
+    parser.add_argument("--top-k", type=int, default=None, help="default top-k")
+
+
+REGISTRY.append(_register_export)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
