@@ -59,29 +59,50 @@ def captions(demo_dir: Path, split: str) -> list[str]:
 
 
 def generate_and_score(model_dir: Path, out: Path, demo_dir: Path, split: str, cfg: float | None,
-                       labels: Path | None = None, prompts: list[str] | None = None) -> dict:
+                       temperature: float | None = None) -> dict:
     """Generate the split's captions (or `prompts`) once with seed 0, then evaluate against the split."""
     from ssmusic.cli import main
     from ssmusic.metrics.evaluate import evaluate
 
-    prompts = prompts or captions(demo_dir, split)
+    prompts = captions(demo_dir, split)
     if len(list(out.glob("*.json"))) < len(prompts):
         started = time.time()
         argv = ["generate", *prompts, "-o", str(out), "--seed", "0", "--checkpoint", str(model_dir),
                 "--batch", "12", "--seconds", "10"]
         if cfg is not None:
             argv += ["--cfg", str(cfg)]
+        if temperature is not None:
+            argv += ["--temperature", str(temperature)]
         if main(argv) != 0:
             raise SystemExit(f"generation failed for {model_dir}")
         (out / "generate_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
-    return evaluate(out, demo_dir, ["fad", "kl", "adherence"], split=split, labels=labels, progress=False)
+    return evaluate(out, demo_dir, ["fad", "kl", "adherence"], split=split, progress=False)
 
 
-def summary(name: str, run_dir: Path, scores: dict, cfg: float | None) -> dict:
+def conditioning_gap(run_dir: Path, data_dir: Path) -> dict:
+    """The last logged validation losses, computed now for a model trained before they were logged."""
+    from ssmusic.data import CodesDataset
+    from ssmusic.lm import MusicLM
+    from ssmusic.train import evaluate
+
     evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = [r for r in evals if "val_loss" in r][-1]
+    if "val_loss_shuffled" not in last:
+        import torch
+
+        model = MusicLM.from_pretrained(run_dir / "final")
+        valid = CodesDataset(data_dir, "valid", n_codebooks=model.config.n_codebooks)
+        last = {**last, **evaluate(model, valid, BASE, torch.device("cpu"), None)}
+    return last
+
+
+def summary(name: str, run_dir: Path, scores: dict, cfg: float | None, temperature: float | None,
+            data_dir: Path) -> dict:
+    last = conditioning_gap(run_dir, data_dir)
     adherence = scores["adherence"]
-    return {"row": name, "note": ROWS.get(name, {}).get("note", ""), "steps": last["step"], "cfg": cfg,
+    note = ROWS[name]["note"] if name in ROWS else f"existing model {run_dir / 'final'}"
+    return {"row": name, "note": note, "steps": last["step"], "cfg": cfg,
+            "temperature": temperature,
             "train_wall_s": last["wall_s"], "instrument_accuracy": adherence.get("value"),
             "ceiling": adherence.get("ceiling"), "chance": adherence.get("chance"),
             "most_predicted": adherence.get("most_predicted"), "val_loss": last["val_loss"],
@@ -90,11 +111,21 @@ def summary(name: str, run_dir: Path, scores: dict, cfg: float | None) -> dict:
             "kl": scores["kl"]["value"] if "value" in scores["kl"] else None}
 
 
-def write_results(path: Path, rows: list[dict], split: str) -> None:
-    data = {"command": " ".join(["python", *sys.argv]), "split": split, "rows": rows,
-            "base": {k: v for k, v in vars(BASE).items()}}
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+def record(path: Path, row: dict, split: str) -> None:
+    """Add or replace `row` in the results file; a lock lets several processes share one file."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.is_file() else {"commands": [], "split": split, "rows": []}
+        command = " ".join(["python", *sys.argv])
+        data["commands"] = sorted(set(data.get("commands", [])) | {command})
+        key = ("row", "cfg", "temperature")
+        data["rows"] = [r for r in data["rows"] if [r.get(k) for k in key] != [row[k] for k in key]] + [row]
+        data["base"] = {k: v for k, v in vars(BASE).items()}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def main() -> None:
@@ -107,28 +138,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=BASE.steps)
     parser.add_argument("--split", default="valid")
     parser.add_argument("--cfg", default="", help="comma list of CFG scales to sweep (default: the model's)")
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the model's)")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--existing", action="append", default=[], metavar="NAME=RUN_DIR",
+                        help="also score an already trained run (RUN_DIR/final) as row NAME")
     args = parser.parse_args()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    results = json.loads(args.results.read_text())["rows"] if args.results.is_file() else []
     scales = [float(c) for c in args.cfg.split(",") if c] or [None]
-    for name in [r.strip() for r in args.rows.split(",") if r.strip()]:
-        if name not in ROWS:
+    existing = dict(item.split("=", 1) for item in args.existing)
+    for name in [r.strip() for r in args.rows.split(",") if r.strip()] + list(existing):
+        if name not in ROWS and name not in existing:
             raise SystemExit(f"--rows: unknown row {name!r}; known: {', '.join(ROWS)}")
-        run_dir = args.out / name
+        run_dir = Path(existing[name]) if name in existing else args.out / name
         if not (run_dir / "final").is_dir():
             resume = (run_dir / "checkpoints").is_dir()
             print(f"== {name}" + (" (resuming)" if resume else ""), flush=True)
             train(args.data_dir, run_dir, row_config(name, args.steps), resume=resume)
         for cfg in scales:
-            gen_dir = run_dir / (f"gen_{args.split}" + (f"_cfg{cfg:g}" if cfg is not None else ""))
-            scores = generate_and_score(run_dir / "final", gen_dir, args.demo_dir, args.split, cfg)
-            row = summary(name, run_dir, scores, cfg)
-            results = [r for r in results if (r["row"], r["cfg"]) != (name, cfg)] + [row]
-            write_results(args.results, results, args.split)
+            t = args.temperature
+            gen_dir = run_dir / (f"gen_{args.split}" + (f"_cfg{cfg:g}" if cfg is not None else "")
+                                 + (f"_t{t:g}" if t is not None else ""))
+            scores = generate_and_score(run_dir / "final", gen_dir, args.demo_dir, args.split, cfg, t)
+            row = summary(name, run_dir, scores, cfg, t, args.data_dir)
+            record(args.results, row, args.split)
             print(json.dumps(row), flush=True)
 
 
