@@ -212,6 +212,30 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_evaluate)
 
 
+def _register_codebooks(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.codebooks import run as codebooks
+
+        return codebooks(args)
+
+    parser = _add(sub, "codebooks", "what the first k codebooks keep (k = 1..K): mel distance, SI-SNR, embedding "
+                  "similarity and classifier accuracy of reconstructions; table + JSON + plot", run)
+    parser.add_argument("audio_dir", metavar="AUDIO_DIR", help="a folder of audio, or a dataset with captions.csv")
+    parser.add_argument("--split", default=None, help="only this split of AUDIO_DIR/captions.csv (e.g. test)")
+    parser.add_argument("--codec", default=None, help="codec name or directory (default: the offline ssmusic-mel-22k)")
+    parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID",
+                        help="embed with CLAP instead of the offline mel-stats embedding")
+    parser.add_argument("--classifier", default=None, metavar="DIR", help="attribute classifier (default: the shipped "
+                        "instrument classifier); its label column is read from captions.csv when present")
+    parser.add_argument("--clip-seconds", type=float, default=10.0, help="first seconds of each file (0 = whole file)")
+    parser.add_argument("--max-files", type=int, default=0, help="0 = all")
+    parser.add_argument("--out", default="codebooks.json", help="results JSON; the .md table and .png plot go "
+                        "beside it (default codebooks.json)")
+
+
+REGISTRY.append(_register_codebooks)
+
+
 def _register_bench(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.bench import run as bench
