@@ -177,11 +177,24 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
 
         return compare(args)
 
-    parser = _add(sub, "compare", "train several backbones at matched size on the same data order; plot "
-                  "validation loss vs steps and wall time", run)
+    parser = _add(sub, "compare", "train several variants at matched size, once per seed on the same data orders; "
+                  "mean and spread of validation loss (and generation metrics) vs steps and wall time", run)
     parser.add_argument("data_dir", metavar="DATA_DIR")
     parser.add_argument("--out", required=True, metavar="OUT_DIR")
-    parser.add_argument("--backbones", default="simba,transformer", help="comma list (default simba,transformer)")
+    parser.add_argument("--variants", "--backbones", dest="variants", default="simba,transformer",
+                        help="comma list of BACKBONE[:CONDITIONING], e.g. simba:prefix,mamba:prefix,simba:cross,"
+                        "transformer:prefix,transformer:cross (a bare backbone takes --conditioning; default "
+                        "simba,transformer)")
+    parser.add_argument("--seeds", default=None, help="comma list, e.g. 0,1,2: every variant once per seed "
+                        "(default: --seed)")
+    parser.add_argument("--gen-steps", default=None, help="comma list of steps at which each run generates "
+                        "--gen-prompts captions of the reference split, scored with FAD, KL and adherence")
+    parser.add_argument("--reference", default=None, metavar="AUDIO_DIR",
+                        help="audio + captions.csv for --gen-steps (e.g. the demo dataset)")
+    parser.add_argument("--reference-split", default="test", help="split of --reference (default test)")
+    parser.add_argument("--gen-prompts", type=int, default=8, help="first N captions of that split (default 8)")
+    parser.add_argument("--gen-seconds", type=float, default=None, help="seconds generated per caption (default: "
+                        "the training length, --crop-frames or the whole clip: a Transformer's context)")
     _train_arguments(parser)
 
 
