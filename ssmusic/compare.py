@@ -83,6 +83,26 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return read_jsonl(run_dir / "metrics.jsonl")
 
 
+def matched_configs(data_dir: Path, base: TrainConfig, variants: list[Variant]) -> dict[Variant, TrainConfig]:
+    """Each variant's training config, its depth chosen so its parameter count is closest to the
+    preset's prefix-SiMBA (the preset alone matches backbones within one conditioning only: cross
+    attention adds ~35% at the small preset). An explicit --model n_layers=N is kept as given."""
+    from ssmusic.config import count_parameters, matching_depth
+    from ssmusic.data import load_manifest
+
+    manifest = {"text_dim": None, **load_manifest(data_dir)}
+    target = count_parameters(replace(base, backbone="simba", conditioning="prefix", channel_mixer="mlp")
+                              .lm_config(manifest))
+    configs = {}
+    for variant in variants:
+        config = replace(base, backbone=variant.backbone, conditioning=variant.conditioning)
+        if "n_layers" not in base.model_overrides:
+            depth = matching_depth(config.lm_config(manifest), target)
+            config = replace(config, model_overrides={**base.model_overrides, "n_layers": depth})
+        configs[variant] = config
+    return configs
+
+
 def generation_metrics(model_dir: Path, check: GenerationCheck, out_dir: Path) -> dict:
     """Generate the check's captions with the model in `model_dir` into `out_dir` (WAV + sidecar),
     then FAD, KL and adherence against the reference split."""
@@ -137,10 +157,11 @@ def compare(data_dir: str | Path, out_dir: str | Path, base: TrainConfig, varian
     seeds = seeds or [base.seed]
     curves: dict[str, dict[int, list[dict]]] = {}
     generation: dict[str, dict[int, list[dict]]] = {}
+    configs = matched_configs(data_dir, base, variants)
     for variant in variants:
         for seed in seeds:
             run_dir = out_dir / variant.name / f"seed{seed}"
-            config = replace(base, backbone=variant.backbone, conditioning=variant.conditioning, seed=seed)
+            config = replace(configs[variant], seed=seed)
             if progress:
                 print(f"== {variant.name} seed {seed}" + (" (reused)" if (run_dir / "final").is_dir() else ""))
             _run_one(data_dir, run_dir, config, check, progress)

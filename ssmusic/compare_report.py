@@ -107,7 +107,8 @@ def markdown(summary: dict, params: dict[str, int | None]) -> str:
     budget = summary["equal_wall_time"]
     lines += ["", f"At equal training wall time ({budget['budget_s']:.0f} s, the shortest variant's mean run): last "
               "validation cross-entropy reached within it:", "", header[0].replace("| step |", "| budget |"), header[1]]
-    lines.append(f"| {budget['budget_s']:.0f} s | " + " | ".join(_cell(budget["val_loss"].get(v)) for v in variants) + " |")
+    lines.append(f"| {budget['budget_s']:.0f} s | " + " | ".join(
+        _cell(budget["val_loss"][v]) if v in budget["val_loss"] else "no evaluation yet" for v in variants) + " |")
     gaps = [list(summary["cond_gap"][v].values())[-1] if summary["cond_gap"][v] else None for v in variants]
     lines += ["", "Conditioning gap at the last step (val CE with shuffled captions − with true captions):", "",
               header[0].replace("| step |", "| |"), header[1], "| cond gap | " + " | ".join(_cell(g) for g in gaps) + " |"]

@@ -100,6 +100,13 @@ def test_compare_cli_seeds_variants_windows_and_generation(tmp_path, tiny_datase
     assert abs(params["transformer-prefix"] - params["simba-prefix"]) / params["simba-prefix"] < 0.15
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list((out / "simba-prefix" / "seed0" / "generated" / "step_2").glob("*.wav"))) == 2
+    # pausing to generate does not change training: the same run without --gen-steps logs the same losses
+    plain = args[:args.index("--gen-steps")] + ["--out", str(tmp_path / "plain"), "--variants", "simba:prefix",
+                                                "--seeds", "0"]
+    assert main(plain) == 0
+    losses = [[json.loads(line)["loss"] for line in (root / "simba-prefix" / "seed0" / "metrics.jsonl").read_text().splitlines()]
+              for root in (out, tmp_path / "plain")]
+    assert losses[0] == losses[1] and len(losses[0]) == 4
     # a rerun reuses finished runs and their generation results
     kept = [(out / "simba-prefix" / "seed0" / name).read_text() for name in ("metrics.jsonl", "generation.jsonl")]
     assert main(args) == 0
@@ -108,3 +115,23 @@ def test_compare_cli_seeds_variants_windows_and_generation(tmp_path, tiny_datase
 
 def test_compare_gen_steps_need_a_reference(tmp_path, tiny_dataset):
     assert main(["compare", str(tiny_dataset), "--out", str(tmp_path / "x"), "--gen-steps", "2"]) == 2
+
+
+def test_every_variant_is_matched_to_prefix_simba_parameters(tiny_dataset):
+    from ssmusic.compare import matched_configs
+    from ssmusic.config import count_parameters
+    from ssmusic.data import load_manifest
+    from ssmusic.train import TrainConfig
+
+    manifest = load_manifest(tiny_dataset)
+    variants = parse_variants("simba:prefix,mamba:prefix,simba:cross,transformer:prefix,transformer:cross")
+    base = TrainConfig(preset="tiny", model_overrides={"d_model": 32, "headdim": 16})
+    counts = {v.name: count_parameters(c.lm_config(manifest))
+              for v, c in matched_configs(tiny_dataset, base, variants).items()}
+    unmatched_cross = count_parameters(TrainConfig(preset="tiny", conditioning="cross",
+                                                   model_overrides=base.model_overrides).lm_config(manifest))
+    assert unmatched_cross > 1.2 * counts["simba-prefix"]  # what the preset alone gives cross-SiMBA
+    for name, count in counts.items():
+        assert abs(count - counts["simba-prefix"]) / counts["simba-prefix"] < 0.15, (name, counts)
+    fixed = TrainConfig(preset="tiny", model_overrides={"n_layers": 3})
+    assert {c.lm_config(manifest).n_layers for c in matched_configs(tiny_dataset, fixed, variants).values()} == {3}
