@@ -148,6 +148,24 @@ def _run_one(data_dir: Path, run_dir: Path, config: TrainConfig, check: Generati
         train(data_dir, run_dir, config, resume=(run_dir / "train_config.json").is_file(), progress=progress)
 
 
+def _settings(data_dir: Path, base: TrainConfig, seeds: list[int], check: GenerationCheck | None,
+              progress: bool) -> dict:
+    """What the report says about how it was made; warns when the validation split is small."""
+    from ssmusic.data import load_manifest
+
+    valid_clips = load_manifest(data_dir)["splits"].get("valid", 0)
+    if valid_clips < 30 and progress:
+        print(f"warning: {data_dir} has {valid_clips} validation clips; under ~30 the validation loss is noisy")
+    settings = {"preset": base.preset, "steps": base.steps, "seeds": seeds, "valid_clips": valid_clips,
+                "crop_frames": base.crop_frames, "batch_size": base.batch_size,
+                "validation": (f"consecutive {base.crop_frames}-frame windows of each valid clip (the training "
+                               "crop length)" if base.crop_frames else "whole valid clips")}
+    if check is not None:
+        settings["generation"] = {"steps": check.steps, "reference": str(check.reference), "split": check.split,
+                                  "prompts": check.prompts, "seconds": check.seconds or "training length"}
+    return settings
+
+
 def compare(data_dir: str | Path, out_dir: str | Path, base: TrainConfig, variants: list[Variant],
             seeds: list[int] | None = None, check: GenerationCheck | None = None, progress: bool = True) -> dict:
     """Train every variant once per seed (or reuse finished runs); write compare.json / .md / .png."""
@@ -155,6 +173,7 @@ def compare(data_dir: str | Path, out_dir: str | Path, base: TrainConfig, varian
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     seeds = seeds or [base.seed]
+    settings = _settings(data_dir, base, seeds, check, progress)
     curves: dict[str, dict[int, list[dict]]] = {}
     generation: dict[str, dict[int, list[dict]]] = {}
     configs = matched_configs(data_dir, base, variants)
@@ -168,13 +187,6 @@ def compare(data_dir: str | Path, out_dir: str | Path, base: TrainConfig, varian
             curves.setdefault(variant.name, {})[seed] = read_metrics(run_dir)
             generation.setdefault(variant.name, {})[seed] = read_jsonl(run_dir / "generation.jsonl")
     params = {v.name: parameter_count(out_dir / v.name / f"seed{seeds[0]}" / "final") for v in variants}
-    settings = {"preset": base.preset, "steps": base.steps, "seeds": seeds, "crop_frames": base.crop_frames,
-                "batch_size": base.batch_size, "validation": (f"consecutive {base.crop_frames}-frame windows of "
-                                                             "each valid clip (the training crop length)"
-                                                             if base.crop_frames else "whole valid clips")}
-    if check is not None:
-        settings["generation"] = {"steps": check.steps, "reference": str(check.reference), "split": check.split,
-                                  "prompts": check.prompts, "seconds": check.seconds}
     return write_report(out_dir, curves, generation, params, settings)
 
 

@@ -81,12 +81,14 @@ def test_compare_cli_seeds_variants_windows_and_generation(tmp_path, tiny_datase
     printed = capsys.readouterr().out
     assert "| step | simba-prefix" in printed and "first reaches transformer-prefix's final mean" in printed
     assert "At equal training wall time" in printed and "fad of generated test captions" in printed
+    assert "has 2 validation clips" in printed
     summary = json.loads((out / "compare.json").read_text())
     for variant in ("simba-prefix", "transformer-prefix"):
         assert summary["val_loss"][variant]["4"]["n"] == 2 and list(summary["val_loss"][variant]) == ["2", "4"]
         for metric in ("fad", "kl"):
             assert sorted(summary["generation"][metric][variant]) == ["2", "4"]
     assert summary["settings"]["seeds"] == [0, 1] and "20-frame windows" in summary["settings"]["validation"]
+    assert summary["settings"]["valid_clips"] == 2
     # the seed is the only difference between a variant's runs; the variant the only one within a seed
     configs = {(v, s): json.loads((out / v / f"seed{s}" / "train_config.json").read_text())
                for v in ("simba-prefix", "transformer-prefix") for s in (0, 1)}
