@@ -6,7 +6,7 @@ its first k codebooks, and compared with the original and with the full-K decodi
 
 - mel distance (log10-mel L1) and SI-SNR against the original and against the full-K reconstruction;
 - cosine similarity of an audio embedding of the reconstruction to the original's (mel-stats
-  offline, standardized per dimension over the originals; CLAP with `clap=`);
+  offline, standardized per dimension with the classifier's training statistics; CLAP with `clap=`);
 - the attribute classifier (shipped: instrument) on the reconstructions, beside the same classifier
   on the originals: accuracy where captions.csv has the label column, and agreement with the
   original's prediction everywhere.
@@ -99,6 +99,8 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
 
     codec = codec if codec is not None and not isinstance(codec, str) else load_codec(codec)
     rows = collect_rows(directory, split)[: max_files or None]
+    if split and "split" not in rows[0]:
+        raise SsmusicError(f"--split {split}: {Path(directory) / 'captions.csv'} has no 'split' column (or is missing)")
     classifier = LabelClassifier.load(Path(classifier_dir or DEFAULT_CLASSIFIER_DIR))
     stats = MelStats()
     embedder = ClapEmbedding(clap) if clap else None
@@ -116,10 +118,11 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
         clips.append(_measure_clip(codec, wav, features))
     if embedder is None:
         # raw log-mel statistics share a large common offset (every band's mean log energy), so the
-        # raw cosine of any two clips is close to 1; standardizing over the originals removes it
-        mean = np.mean([c["embedding"] for c in clips], axis=0)
-        std = np.std([c["embedding"] for c in clips], axis=0) + 1e-6
-        embed_space, embedding_name = (lambda x: (x - mean) / std), "mel-stats (standardized over the originals)"
+        # raw cosine of any two clips is close to 1. Standardizing with the classifier's fixed
+        # training statistics removes it without making one clip's score depend on the others.
+        mean, std = classifier.mean.numpy(), classifier.std.numpy()
+        embed_space = lambda x: (x - mean) / std  # noqa: E731
+        embedding_name = "mel-stats (standardized with the classifier's training statistics)"
     else:
         embed_space, embedding_name = (lambda x: x), embedder.name
     labels = [row.get(classifier.label) or None for row in rows]

@@ -141,3 +141,7 @@ def test_codebooks_cli_writes_table_json_and_plot(tmp_path, tiny_codec_dir, caps
     assert not list(out.parent.glob(".*"))  # no temp files left behind
     assert main(["codebooks", str(tmp_path), "--out", str(tmp_path / "cb.txt")]) == 2
     assert "expected a .json path" in capsys.readouterr().err
+    (tmp_path / "plain").mkdir()
+    soundfile.write(tmp_path / "plain" / "a.wav", (0.3 * torch.sin(2 * math.pi * 220 * t)).numpy(), 22050)
+    assert main(["codebooks", str(tmp_path / "plain"), "--split", "test", "--out", str(tmp_path / "p.json")]) == 2
+    assert "has no 'split' column" in capsys.readouterr().err
