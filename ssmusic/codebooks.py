@@ -69,9 +69,14 @@ def _summarize(codec, clips: list[dict], embed_space, classifier, labels: list[s
         return round(label_accuracy(probs[known], [labels[i] for i in known], classifier.classes), 4) if known else None
 
     table = []
+    # per clip: its label and the class predicted on the original and at each k (which clips flip)
+    predictions = [{"label": labels[i], "original": classifier.classes[original_pred[i]], "by_k": []}
+                   for i in range(len(clips))]
     for k in range(1, codec.n_codebooks + 1):
         rows = [c["per_k"][k - 1] for c in clips]
         probs = classifier.probabilities(np.stack([r["features"] for r in rows]))
+        for prediction, index in zip(predictions, probs.argmax(-1)):
+            prediction["by_k"].append(classifier.classes[index])
         cosine = _cosine(embed_space(np.stack([r["embedding"] for r in rows])), embed_space(originals))
         entry = {"k": k, "kbps": round(k * math.log2(codec.card) * codec.frame_rate / 1000, 3)}
         for key in PER_K[:4]:
@@ -81,7 +86,8 @@ def _summarize(codec, clips: list[dict], embed_space, classifier, labels: list[s
         entry["classifier_accuracy"] = accuracy(probs)
         table.append(entry)
     return {"per_k": table, "original_classifier_accuracy": accuracy(original_probs),
-            "labelled_clips": len(known), "chance": round(1 / len(classifier.classes), 4)}
+            "labelled_clips": len(known), "chance": round(1 / len(classifier.classes), 4),
+            "predictions": predictions}
 
 
 def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, clap: str | None = None,
@@ -127,6 +133,9 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
         embed_space, embedding_name = (lambda x: x), embedder.name
     labels = [row.get(classifier.label) or None for row in rows]
     summary = _summarize(codec, clips, embed_space, classifier, labels)
+    for row, prediction in zip(rows, summary["predictions"]):
+        path = Path(row["path"])
+        prediction["path"] = str(path.relative_to(directory) if path.is_relative_to(directory) else path)
     return {"directory": str(directory), "split": split, "codec": codec.name, "n_codebooks": codec.n_codebooks,
             "card": codec.card, "frame_rate": round(codec.frame_rate, 3), "sample_rate": codec.sample_rate,
             "clips": len(clips), "clip_seconds": clip_seconds, "embedding": embedding_name,

@@ -81,6 +81,8 @@ def test_sweep_matches_the_known_answer(sine_clips):
     # classifier: perfect on the originals, scored against labels of which one is wrong
     assert result["original_classifier_accuracy"] == 0.75 and result["labelled_clips"] == 4
     assert rows[-1]["classifier_accuracy"] == 0.75 and rows[-1]["classifier_agreement"] == 1.0
+    last = result["predictions"][3]
+    assert (last["path"], last["label"], last["original"], last["by_k"][-1]) == ("c3.wav", "low", "high", "high")
     assert rows[-1]["embedding_cosine"] == pytest.approx(1.0, abs=1e-3)
     assert rows[0]["embedding_cosine"] < rows[-1]["embedding_cosine"]
     assert [r["kbps"] for r in rows] == pytest.approx([k * math.log2(1000) / 1000 for k in (1, 2, 3)], abs=1e-3)
