@@ -22,8 +22,7 @@ import torch
 
 from ssmusic.errors import SsmusicError
 
-PER_K = ("mel_distance_original", "mel_distance_full", "si_snr_original", "si_snr_full", "embedding_cosine",
-         "classifier_agreement")
+SIGNAL_METRICS = ("mel_distance_original", "mel_distance_full", "si_snr_original", "si_snr_full")
 
 
 def _fit_length(wav: torch.Tensor, length: int) -> torch.Tensor:
@@ -79,7 +78,7 @@ def _summarize(codec, clips: list[dict], embed_space, classifier, labels: list[s
             prediction["by_k"].append(classifier.classes[index])
         cosine = _cosine(embed_space(np.stack([r["embedding"] for r in rows])), embed_space(originals))
         entry = {"k": k, "kbps": round(k * math.log2(codec.card) * codec.frame_rate / 1000, 3)}
-        for key in PER_K[:4]:
+        for key in SIGNAL_METRICS:
             entry[key] = round(float(np.mean([r[key] for r in rows])), 4)
         entry["embedding_cosine"] = round(float(cosine.mean()), 4)
         entry["classifier_agreement"] = round(float(np.mean(probs.argmax(-1) == original_pred)), 4)
@@ -140,7 +139,7 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
             "card": codec.card, "frame_rate": round(codec.frame_rate, 3), "sample_rate": codec.sample_rate,
             "clips": len(clips), "clip_seconds": clip_seconds, "embedding": embedding_name,
             "classifier": {"label": classifier.label, "classes": len(classifier.classes),
-                           "dir": str(classifier_dir) if classifier_dir else "shipped (ssmusic/assets/classifier)"}, **summary}
+                           "dir": str(classifier_dir or "shipped (ssmusic/assets/classifier)")}, **summary}
 
 
 def markdown(result: dict) -> str:
