@@ -18,26 +18,8 @@ from pathlib import Path
 import torch
 
 from ssmusic.audio import list_audio_files, read_audio
-from ssmusic.transform_codec import TransformCodecConfig, fit_codec, mel_filterbank
-
-
-def log_mel(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """An evaluation mel spectrogram independent of the codecs' own: 80 bands, 1024/256."""
-    spec = torch.stft(wav, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs()
-    return torch.log10(torch.clamp(mel_filterbank(sample_rate, 1024, 80) @ spec, min=1e-5))
-
-
-def mel_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> float:
-    return float((log_mel(reference, sample_rate) - log_mel(estimate, sample_rate)).abs().mean())
-
-
-def si_snr(reference: torch.Tensor, estimate: torch.Tensor) -> float:
-    reference = reference - reference.mean(-1, keepdim=True)
-    estimate = estimate - estimate.mean(-1, keepdim=True)
-    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + 1e-8)
-    target = scale * reference
-    noise = estimate - target
-    return float((10 * torch.log10(target.pow(2).sum(-1) / (noise.pow(2).sum(-1) + 1e-8) + 1e-8)).mean())
+from ssmusic.metrics.reconstruction import mel_distance, si_snr
+from ssmusic.transform_codec import TransformCodecConfig, fit_codec
 
 
 def split_files(directory: Path) -> tuple[list[Path], list[Path]]:

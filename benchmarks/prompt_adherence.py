@@ -28,7 +28,7 @@ from ssmusic.train import TrainConfig, train
 # The default model's recipe, at a shorter budget on 5 s crops (SiMBA has no positions, so crops
 # cost nothing at generation) so that every row fits in minutes on 2 cores.
 BASE = TrainConfig(preset="small", backbone="simba", conditioning="prefix", steps=600, batch_size=4, lr=1e-3,
-                   warmup_steps=60, crop_frames=216, eval_every=200, save_every=200, keep_checkpoints=1,
+                   warmup_steps=60, crop_frames=216, eval_windows=False, eval_every=200, save_every=200, keep_checkpoints=1,
                    model_overrides={"d_model": 256, "n_layers": 8})
 ROWS: dict[str, dict] = {
     "baseline": {"note": "prefix only (the shipped model's architecture)"},

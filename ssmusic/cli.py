@@ -143,7 +143,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=0.0, help="default: 1e-3 tiny, 5e-4 small, 1e-4 paper")
     parser.add_argument("--warmup-steps", type=int, default=500, help="capped at 10%% of the run")
     parser.add_argument("--caption-dropout", type=float, default=0.1)
-    parser.add_argument("--crop-frames", type=int, default=0, help="train on random windows (0 = whole clips)")
+    parser.add_argument("--crop-frames", type=int, default=0, help="train on random windows of this many frames "
+                        "and validate on consecutive windows of the same length (0 = whole clips)")
+    parser.add_argument("--eval-whole-clips", action="store_true",
+                        help="with --crop-frames: validate on whole clips instead of windows of the crop length")
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--eval-batches", type=int, default=0, help="0 = the whole valid split")
     parser.add_argument("--save-every", type=int, default=500)
@@ -177,11 +180,24 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
 
         return compare(args)
 
-    parser = _add(sub, "compare", "train several backbones at matched size on the same data order; plot "
-                  "validation loss vs steps and wall time", run)
+    parser = _add(sub, "compare", "train several variants at matched size, once per seed on the same data orders; "
+                  "mean and spread of validation loss (and generation metrics) vs steps and wall time", run)
     parser.add_argument("data_dir", metavar="DATA_DIR")
     parser.add_argument("--out", required=True, metavar="OUT_DIR")
-    parser.add_argument("--backbones", default="simba,transformer", help="comma list (default simba,transformer)")
+    parser.add_argument("--variants", "--backbones", dest="variants", default="simba,transformer",
+                        help="comma list of BACKBONE[:CONDITIONING], e.g. simba:prefix,mamba:prefix,simba:cross,"
+                        "transformer:prefix,transformer:cross (a bare backbone takes --conditioning; default "
+                        "simba,transformer)")
+    parser.add_argument("--seeds", default=None, help="comma list, e.g. 0,1,2: every variant once per seed "
+                        "(default: --seed)")
+    parser.add_argument("--gen-steps", default=None, help="comma list of steps at which each run generates "
+                        "--gen-prompts captions of the reference split, scored with FAD, KL and adherence")
+    parser.add_argument("--reference", default=None, metavar="AUDIO_DIR",
+                        help="audio + captions.csv for --gen-steps (e.g. the demo dataset)")
+    parser.add_argument("--reference-split", default="test", help="split of --reference (default test)")
+    parser.add_argument("--gen-prompts", type=int, default=8, help="first N captions of that split (default 8)")
+    parser.add_argument("--gen-seconds", type=float, default=None, help="seconds generated per caption (default: "
+                        "the training length, --crop-frames or the whole clip: a Transformer's context)")
     _train_arguments(parser)
 
 
@@ -210,6 +226,30 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 REGISTRY.append(_register_evaluate)
+
+
+def _register_codebooks(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.codebooks import run as codebooks
+
+        return codebooks(args)
+
+    parser = _add(sub, "codebooks", "what the first k codebooks keep (k = 1..K): mel distance, SI-SNR, embedding "
+                  "similarity and classifier accuracy of reconstructions; table + JSON + plot", run)
+    parser.add_argument("audio_dir", metavar="AUDIO_DIR", help="a folder of audio, or a dataset with captions.csv")
+    parser.add_argument("--split", default=None, help="only this split of AUDIO_DIR/captions.csv (e.g. test)")
+    parser.add_argument("--codec", default=None, help="codec name or directory (default: the offline ssmusic-mel-22k)")
+    parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID",
+                        help="embed with CLAP instead of the offline mel-stats embedding")
+    parser.add_argument("--classifier", default=None, metavar="DIR", help="attribute classifier (default: the shipped "
+                        "instrument classifier); its label column is read from captions.csv when present")
+    parser.add_argument("--clip-seconds", type=float, default=10.0, help="first seconds of each file (0 = whole file)")
+    parser.add_argument("--max-files", type=int, default=0, help="0 = all")
+    parser.add_argument("--out", default="codebooks.json", help="results JSON; the .md table and .png plot go "
+                        "beside it (default codebooks.json)")
+
+
+REGISTRY.append(_register_codebooks)
 
 
 def _register_bench(sub: argparse._SubParsersAction) -> None:

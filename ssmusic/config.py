@@ -152,11 +152,15 @@ def _preset(cls: type["LMConfig"], name: str, **overrides: Any) -> "LMConfig":
         return config
     target = count_parameters(dataclasses.replace(config, backbone="simba", channel_mixer="mlp",
                                                   n_layers=PRESETS[name]["n_layers"]))
-    # parameters grow linearly with depth: solve from two shallow counts instead of searching
+    return dataclasses.replace(config, n_layers=matching_depth(config, target))
+
+
+def matching_depth(config: "LMConfig", target: int) -> int:
+    """The depth at which `config` has the parameter count closest to `target`. Parameters grow
+    linearly with depth: solved from two shallow counts instead of searching."""
     one = count_parameters(dataclasses.replace(config, n_layers=1))
     per_layer = count_parameters(dataclasses.replace(config, n_layers=2)) - one
-    best = max(1, round((target - one) / per_layer) + 1)
-    return dataclasses.replace(config, n_layers=best)
+    return max(1, round((target - one) / per_layer) + 1)
 
 
 def count_parameters(config: "LMConfig") -> int:

@@ -49,6 +49,9 @@ class TrainConfig:
     caption_dropout: float = 0.1
     grad_clip: float = 1.0
     crop_frames: int = 0  # train on random windows of this many frames (0 = whole clips)
+    # validate a cropped run on windows of crop_frames (what it trained on); False: on whole clips
+    # (the length a positionless SSM generates at, as the default model's log does)
+    eval_windows: bool = True
     eval_every: int = 100
     eval_batches: int = 0  # 0 = the whole valid split
     save_every: int = 500
@@ -137,9 +140,22 @@ def _batch(dataset: CodesDataset, indices: list[int], device, crop: int, generat
     return codes.to(device), text.to(device), mask.to(device)
 
 
+def _windows(codes: torch.Tensor, size: int, per_clip: tuple[torch.Tensor, ...]):
+    """[B, K, T] -> the clips' consecutive whole windows [B * (T // size), K, size] (a shorter tail is
+    dropped), each row of `per_clip` repeated once per window. A model trained on windows is then
+    validated on positions 0..size-1 only: sinusoidal positions beyond the window were never trained."""
+    if codes.shape[-1] <= size:
+        return codes, per_clip
+    n = codes.shape[-1] // size
+    batch, books = codes.shape[:2]
+    windows = codes[..., : n * size].reshape(batch, books, n, size).transpose(1, 2).reshape(batch * n, books, size)
+    return windows, tuple(t.repeat_interleave(n, dim=0) for t in per_clip)
+
+
 @torch.no_grad()
 def evaluate(model: MusicLM, dataset: CodesDataset, config: TrainConfig, device, encoder) -> dict[str, float]:
-    """Validation cross-entropy per token (no label smoothing, no caption dropout) three ways:
+    """Validation cross-entropy per token (no label smoothing, no caption dropout) on whole clips, or
+    with `crop_frames` on the clips' consecutive windows of that length (see _windows), three ways:
     `val_loss` with each clip's own caption, `val_loss_shuffled` with another clip's caption (the
     split rotated by half its length, so a clip never keeps its own), and `val_loss_null` with the
     null condition. `cond_gap` = shuffled - true: near zero for a model that ignores its text."""
@@ -153,6 +169,9 @@ def evaluate(model: MusicLM, dataset: CodesDataset, config: TrainConfig, device,
         codes, text, mask = _batch(dataset, indices, device, 0, None, encoder)
         _, other_text, other_mask = _batch(dataset, [(i + shift) % len(dataset) for i in indices], device, 0,
                                            None, encoder)
+        if config.crop_frames and config.eval_windows:
+            codes, (text, mask, other_text, other_mask) = _windows(codes, config.crop_frames,
+                                                                   (text, mask, other_text, other_mask))
         null = torch.ones(codes.shape[0], dtype=torch.bool, device=device)
         valid = int((codes != model.special).sum())
         for key, (t, m, n) in {"val_loss": (text, mask, None), "val_loss_shuffled": (other_text, other_mask, None),
@@ -317,7 +336,7 @@ def config_from_args(args) -> TrainConfig:
                        steps=args.steps if args.steps is not None else (0 if args.resume else 1000),
                        batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        warmup_steps=args.warmup_steps, caption_dropout=args.caption_dropout,
-                       crop_frames=args.crop_frames, eval_every=args.eval_every, eval_batches=args.eval_batches,
+                       crop_frames=args.crop_frames, eval_windows=not args.eval_whole_clips, eval_every=args.eval_every, eval_batches=args.eval_batches,
                        save_every=args.save_every, seed=args.seed, device=args.device,
                        tensorboard=args.tensorboard)
 

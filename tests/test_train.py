@@ -136,3 +136,40 @@ def test_conditioning_gap_is_zero_without_text_and_nonzero_with_it(tiny_dataset)
     losses = evaluate(model, valid, config, torch.device("cpu"), None)
     assert losses["cond_gap"] == pytest.approx(0.0, abs=1e-6)
     assert losses["val_loss_null"] != pytest.approx(losses["val_loss"], abs=1e-4)
+
+
+def test_windows_split_clips_in_order_and_repeat_their_captions():
+    from ssmusic.train import _windows
+
+    codes = torch.arange(2 * 1 * 7).reshape(2, 1, 7)
+    windows, (text,) = _windows(codes, 3, (torch.tensor([[10.0], [20.0]]),))
+    assert windows.tolist() == [[[0, 1, 2]], [[3, 4, 5]], [[7, 8, 9]], [[10, 11, 12]]]  # tails 6, 13 dropped
+    assert text.flatten().tolist() == [10.0, 10.0, 20.0, 20.0]
+    same, _ = _windows(codes, 7, ())
+    assert same is codes
+
+
+def test_validation_of_a_cropped_run_scores_windows_of_the_crop_length(tiny_dataset):
+    from ssmusic.config import LMConfig
+    from ssmusic.lm import token_loss
+
+    valid = CodesDataset(tiny_dataset, "train", n_codebooks=1)
+    model = MusicLM(LMConfig.preset("tiny", backbone="transformer", card=16, text_dim=384, dropout=0.0)).eval()
+    crop = 20
+    losses = evaluate(model, valid, TrainConfig(**{**TINY, "crop_frames": crop}), torch.device("cpu"), None)
+    total = count = 0.0
+    with torch.no_grad():
+        for i in range(len(valid)):
+            item = valid[i]
+            for start in range(0, item["codes"].shape[-1] - crop + 1, crop):
+                codes = item["codes"][None, :, start:start + crop]
+                logits = model(codes, item["text"][None], item["text_mask"][None])
+                valid_tokens = int((codes != model.special).sum())
+                total += float(token_loss(logits, codes, model.special)) * valid_tokens
+                count += valid_tokens
+    assert losses["val_loss"] == pytest.approx(total / count, rel=1e-4)
+    whole = evaluate(model, valid, TrainConfig(**TINY), torch.device("cpu"), None)
+    assert whole["val_loss"] != pytest.approx(losses["val_loss"], rel=1e-4)
+    whole_of_cropped = evaluate(model, valid, TrainConfig(**{**TINY, "crop_frames": crop, "eval_windows": False}),
+                                torch.device("cpu"), None)
+    assert whole_of_cropped["val_loss"] == whole["val_loss"]  # --eval-whole-clips validates like an uncropped run

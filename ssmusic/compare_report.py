@@ -1,0 +1,181 @@
+"""Tables and plots of a seeded `ssmusic compare`: mean and spread (min-max over seeds) per
+evaluation step, against optimizer steps and against training wall time.
+
+Input: curves[variant][seed] = the run's metrics.jsonl records, generation[variant][seed] = its
+generation.jsonl records (FAD, KL, adherence at chosen steps).
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+GENERATION_METRICS = ("fad", "kl", "adherence")
+
+
+def spread(values: list[float]) -> dict:
+    return {"mean": round(statistics.fmean(values), 5), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def parameter_count(model_dir: Path) -> int | None:
+    from ssmusic.config import LMConfig, count_parameters, from_dict, read_json
+
+    path = model_dir / "lm_config.json"
+    if not path.is_file():
+        return None
+    return count_parameters(from_dict(LMConfig, read_json(path), str(path)))
+
+
+def by_step(runs: dict[int, list[dict]], key: str) -> dict[int, dict]:
+    """step -> spread of `key` over the seeds, at the steps every seed recorded it."""
+    values: dict[int, list[float]] = {}
+    for records in runs.values():
+        for record in records:
+            if record.get(key) is not None:
+                values.setdefault(record["step"], []).append(record[key])
+    return {step: spread(v) for step, v in sorted(values.items()) if len(v) == len(runs)}
+
+
+def _at_budget(records: list[dict], budget: float) -> float | None:
+    """The last validation loss reached within `budget` seconds of training."""
+    within = [r["val_loss"] for r in records if "val_loss" in r and r["wall_s"] <= budget + 1e-9]
+    return within[-1] if within else None
+
+
+def summarize(curves: dict[str, dict[int, list[dict]]], generation: dict[str, dict[int, list[dict]]] | None = None,
+              reference: str | None = None) -> dict:
+    """Mean/min/max over seeds of validation loss, conditioning gap and wall time per evaluation step;
+    the equal-wall-time view; when (in steps and seconds, on the seed-mean curve) each variant first
+    reaches the reference's final mean validation loss; generation metrics per checked step."""
+    reference = reference or next((v for v in curves if v.startswith("transformer")), None)
+    summary: dict = {"variants": list(curves), "reference": reference, "val_loss": {}, "cond_gap": {},
+                     "wall_s": {}, "tokens_per_s": {}, "generation": {}}
+    for variant, runs in curves.items():
+        evals = {seed: [r for r in records if "val_loss" in r] for seed, records in runs.items()}
+        for key in ("val_loss", "cond_gap", "wall_s"):
+            summary[key][variant] = {str(step): value for step, value in by_step(evals, key).items()}
+        speeds = [r["tokens_per_s"] for records in runs.values() for r in records[1:]]
+        summary["tokens_per_s"][variant] = round(statistics.median(speeds), 1) if speeds else None
+        for metric in GENERATION_METRICS:
+            table = by_step((generation or {}).get(variant, {}), metric) if generation else {}
+            if table:
+                summary["generation"].setdefault(metric, {})[variant] = {str(s): v for s, v in table.items()}
+    finals = {v: statistics.fmean(records[-1]["wall_s"] for records in runs.values() if records)
+              for v, runs in curves.items() if any(runs.values())}
+    budget = min(finals.values()) if finals else 0.0
+    summary["equal_wall_time"] = {"budget_s": round(budget, 1), "val_loss": {}}
+    for variant, runs in curves.items():
+        losses = [_at_budget(records, budget) for records in runs.values()]
+        if losses and all(v is not None for v in losses):
+            summary["equal_wall_time"]["val_loss"][variant] = spread(losses)
+    summary["reference_final_val_loss"], summary["first_reaching_reference"] = None, {}
+    if reference in summary["val_loss"] and summary["val_loss"][reference]:
+        target = list(summary["val_loss"][reference].values())[-1]["mean"]
+        summary["reference_final_val_loss"] = target
+        for variant in curves:
+            hits = [s for s, v in summary["val_loss"][variant].items() if v["mean"] <= target]
+            summary["first_reaching_reference"][variant] = (
+                {"step": int(hits[0]), "wall_s": round(summary["wall_s"][variant][hits[0]]["mean"], 1)}
+                if hits else None)
+    return summary
+
+
+def _cell(value: dict | None, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if value["n"] == 1 or value["min"] == value["max"]:
+        return f"{value['mean']:.{digits}f}"
+    return f"{value['mean']:.{digits}f} [{value['min']:.{digits}f}–{value['max']:.{digits}f}]"
+
+
+def markdown(summary: dict, params: dict[str, int | None]) -> str:
+    variants = summary["variants"]
+    names = [f"{v} ({params[v] / 1e6:.1f}M)" if params.get(v) else v for v in variants]
+    header = ["| step | " + " | ".join(names) + " |", "|---" * (len(variants) + 1) + "|"]
+    lines = ["Validation cross-entropy, mean [min–max] over seeds:", ""] + header
+    steps = sorted({int(s) for v in variants for s in summary["val_loss"][v]})
+    for step in steps:
+        lines.append(f"| {step} | " + " | ".join(_cell(summary["val_loss"][v].get(str(step))) for v in variants) + " |")
+    lines.append("| mean wall time at the last step (s) | " + " | ".join(
+        f"{list(summary['wall_s'][v].values())[-1]['mean']:.0f}" if summary["wall_s"][v] else "" for v in variants) + " |")
+    lines.append("| train tokens/s (median) | " + " | ".join(str(summary["tokens_per_s"][v]) for v in variants) + " |")
+    if summary["reference_final_val_loss"] is not None:
+        reached = [f"step {h['step']} ({h['wall_s']:.0f} s)" if h else "not reached"
+                   for h in (summary["first_reaching_reference"][v] for v in variants)]
+        lines.append(f"| first reaches {summary['reference']}'s final mean {summary['reference_final_val_loss']:.4f} | "
+                     + " | ".join(reached) + " |")
+    budget = summary["equal_wall_time"]
+    lines += ["", f"At equal training wall time ({budget['budget_s']:.0f} s, the shortest variant's mean run): last "
+              "validation cross-entropy reached within it:", "", header[0].replace("| step |", "| budget |"), header[1]]
+    lines.append(f"| {budget['budget_s']:.0f} s | " + " | ".join(
+        _cell(budget["val_loss"][v]) if v in budget["val_loss"] else "no evaluation yet" for v in variants) + " |")
+    gaps = [list(summary["cond_gap"][v].values())[-1] if summary["cond_gap"][v] else None for v in variants]
+    lines += ["", "Conditioning gap at the last step (val CE with shuffled captions − with true captions):", "",
+              header[0].replace("| step |", "| |"), header[1], "| cond gap | " + " | ".join(_cell(g) for g in gaps) + " |"]
+    for metric, table in summary["generation"].items():
+        lines += ["", f"{metric} of generated test captions, mean [min–max] over seeds:", ""] + header
+        for step in sorted({int(s) for v in table.values() for s in v}):
+            lines.append(f"| {step} | " + " | ".join(_cell(table.get(v, {}).get(str(step)), 3) for v in variants) + " |")
+    return "\n".join(lines)
+
+
+def _band(axis, xs, table: dict, label: str) -> None:
+    steps = list(table)
+    means = [table[s]["mean"] for s in steps]
+    line = axis.plot(xs, means, marker="o", ms=3, label=label)[0]
+    if any(table[s]["n"] > 1 for s in steps):
+        axis.fill_between(xs, [table[s]["min"] for s in steps], [table[s]["max"] for s in steps],
+                          color=line.get_color(), alpha=0.2)
+
+
+def plot(summary: dict, path: Path, title: str) -> None:
+    """Val loss vs steps and vs wall time, conditioning gap vs steps, and each generation metric vs
+    steps: lines are seed means, bands min-max over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ssmusic.atomic import atomic_path
+
+    panels = [("val_loss", "step"), ("val_loss", "wall"), ("cond_gap", "step")]
+    panels += [(metric, "step") for metric in summary["generation"]]
+    rows = (len(panels) + 2) // 3
+    figure, axes = plt.subplots(rows, 3, figsize=(15, 4 * rows), squeeze=False)
+    for axis, (key, x) in zip(axes.flat, panels):
+        source = summary["generation"][key] if key in summary["generation"] else summary[key]
+        for variant in summary["variants"]:
+            table = source.get(variant, {})
+            if not table:
+                continue
+            xs = [summary["wall_s"][variant][s]["mean"] for s in table] if x == "wall" else [int(s) for s in table]
+            _band(axis, xs, table, variant)
+        axis.set(xlabel="training wall time (s, seed mean)" if x == "wall" else "optimizer step",
+                 ylabel={"val_loss": "validation CE per token", "cond_gap": "shuffled − true caption CE"}.get(key, key),
+                 title=f"{key} vs {'wall time' if x == 'wall' else 'steps'}")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    for axis in list(axes.flat)[len(panels):]:
+        axis.axis("off")
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100, format="png")
+    plt.close(figure)
+
+
+def write_report(out_dir: Path, curves: dict, generation: dict, params: dict, settings: dict) -> dict:
+    """compare.json, compare.md and compare.png in out_dir (atomically); returns summary and table."""
+    from ssmusic.atomic import atomic_path
+    from ssmusic.config import write_json_atomic
+
+    summary = summarize(curves, generation)
+    summary.update(parameters=params, settings=settings)
+    seeds = settings["seeds"]
+    plot(summary, out_dir / "compare.png", f"{settings['preset']} preset, matched parameters, "
+         f"{len(seeds)} seed(s) {seeds}: mean and min–max; validation on {settings['validation']}")
+    write_json_atomic(out_dir / "compare.json", summary)
+    table = markdown(summary, params)
+    with atomic_path(out_dir / "compare.md") as tmp:
+        tmp.write_text(table + "\n")
+    return {"summary": summary, "table": table}
