@@ -43,6 +43,11 @@ ROWS: dict[str, dict] = {
     "baseline-2x-steps": {"note": "prefix only, twice the steps", "steps_mult": 2},
     "pooled-2x-steps": {"note": "prefix + pooled, twice the steps", "model": {"pooled_text": True}, "steps_mult": 2},
 }
+# Models trained elsewhere, scored with --existing NAME=RUN_DIR
+EXISTING_NOTES = {
+    "shipped-1200-steps": "the first default model: prefix only, 1,200 steps on whole clips (4x the tokens of a 600-step row)",
+    "default": "the shipped default model: prefix + pooled, 2,400 steps on 5 s crops (4x the tokens of a 600-step row)",
+}
 
 
 def row_config(name: str, steps: int) -> TrainConfig:
@@ -100,7 +105,7 @@ def summary(name: str, run_dir: Path, scores: dict, cfg: float | None, temperatu
             data_dir: Path) -> dict:
     last = conditioning_gap(run_dir, data_dir)
     adherence = scores["adherence"]
-    note = ROWS[name]["note"] if name in ROWS else f"existing model {run_dir / 'final'}"
+    note = ROWS[name]["note"] if name in ROWS else EXISTING_NOTES.get(name, f"model {run_dir / 'final'}")
     return {"row": name, "note": note, "steps": last["step"], "cfg": cfg,
             "temperature": temperature,
             "train_wall_s": last["wall_s"], "instrument_accuracy": adherence.get("value"),
@@ -128,6 +133,25 @@ def record(path: Path, row: dict, split: str) -> None:
             tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def markdown(path: Path) -> str:
+    """The results file as the README's table: one line per row and sampling setting."""
+    data = json.loads(path.read_text())
+    lines = ["| row | change | steps | CFG | instrument accuracy | most predicted | cond. gap | val CE | FAD | KL |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    order = [*EXISTING_NOTES, *ROWS]
+    rows = sorted(data["rows"], key=lambda r: (order.index(r["row"]) if r["row"] in order else len(order),
+                                               r["cfg"] or 0, r.get("temperature") or 0))
+    for r in rows:
+        top = r["most_predicted"] or {"class": "-", "share": 0}
+        cfg = "model's" if r["cfg"] is None else f"{r['cfg']:g}"
+        if r.get("temperature") is not None:
+            cfg += f", T {r['temperature']:g}"
+        lines.append(f"| {r['row']} | {r['note']} | {r['steps']} | {cfg} | {r['instrument_accuracy']:.0%} | "
+                     f"{top['class']} ({top['share']:.0%}) | {r['cond_gap']:.3f} | {r['val_loss']:.3f} | "
+                     f"{r['fad']:.1f} | {r['kl']:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path)
@@ -142,7 +166,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--existing", action="append", default=[], metavar="NAME=RUN_DIR",
                         help="also score an already trained run (RUN_DIR/final) as row NAME")
+    parser.add_argument("--table", action="store_true", help="only print the results file as a Markdown table")
     args = parser.parse_args()
+    if args.table:
+        print(markdown(args.results))
+        return
     if args.threads:
         import torch
 
