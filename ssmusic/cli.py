@@ -132,7 +132,8 @@ REGISTRY.append(_register_prepare)
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=["tiny", "small", "paper"], default="small")
-    parser.add_argument("--conditioning", choices=["prefix", "cross"], default="prefix")
+    parser.add_argument("--conditioning", choices=["prefix", "cross", "pooled"], default="prefix",
+                        help="prefix, cross(-attention) or pooled (the caption's sentence vector only)")
     parser.add_argument("--channel-mixer", choices=["mlp", "einfft"], default="mlp", help="SiMBA only")
     parser.add_argument("--codebooks", type=int, default=1, help="model the first k codebooks (default 1)")
     parser.add_argument("--model", action="append", metavar="FIELD=VALUE",

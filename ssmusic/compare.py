@@ -18,11 +18,9 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ssmusic.config import BACKBONES, CONDITIONINGS
 from ssmusic.errors import SsmusicError
 from ssmusic.train import TrainConfig, train
-
-BACKBONES = ("simba", "mamba", "transformer")
-CONDITIONINGS = ("prefix", "cross")
 
 
 @dataclass(frozen=True)

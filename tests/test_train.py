@@ -116,6 +116,12 @@ def test_cli_train(tmp_path, tiny_dataset, capsys):
     assert code == 0 and (tmp_path / "run" / "final" / "model.safetensors").is_file()
     assert main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2")]) == 2
     assert "manifest.json is missing" in capsys.readouterr().err
+    # every conditioning of the model is reachable from the command line
+    for conditioning in ("cross", "pooled"):
+        assert main(["train", str(tiny_dataset), "--out", str(tmp_path / conditioning), "--preset", "tiny",
+                     "--steps", "1", "--batch-size", "2", "--conditioning", conditioning]) == 0
+        config = json.loads((tmp_path / conditioning / "final" / "lm_config.json").read_text())
+        assert config["conditioning"] == conditioning
 
 
 def test_conditioning_gap_is_zero_without_text_and_nonzero_with_it(tiny_dataset):
