@@ -46,7 +46,8 @@ ROWS: dict[str, dict] = {
 # Models trained elsewhere, scored with --existing NAME=RUN_DIR
 EXISTING_NOTES = {
     "shipped-1200-steps": "the first default model: prefix only, 1,200 steps on whole clips (4x the tokens of a 600-step row)",
-    "default": "the shipped default model: prefix + pooled, 2,400 steps on 5 s crops (4x the tokens of a 600-step row)",
+    "default-prefix-pooled": "candidate default: prefix + pooled, 2,400 steps on 5 s crops (4x a row's tokens)",
+    "default-pooled-only": "candidate default: pooled only, 2,400 steps on 5 s crops (4x a row's tokens)",
 }
 
 
