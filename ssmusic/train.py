@@ -79,9 +79,13 @@ def lr_at(step: int, config: TrainConfig) -> float:
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices only; never norms, biases, embeddings or the learned null/BOS vectors."""
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        is_embedding = name.startswith("embed.")
-        (decay if param.dim() >= 2 and not is_embedding else no_decay).append(param)
+    for module_name, module in model.named_modules():
+        # biases by name: a module may store them as matrices (EinFFT's complex b1/b2 are [2, n, h])
+        biases = ("bias", *getattr(module, "no_weight_decay", ()))
+        for name, param in module.named_parameters(recurse=False):
+            is_embedding = module_name.startswith("embed.")
+            is_bias = name in biases or name.endswith("_bias")
+            (decay if param.dim() >= 2 and not is_embedding and not is_bias else no_decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

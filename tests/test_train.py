@@ -9,7 +9,9 @@ from ssmusic.checkpoint import latest_checkpoint
 from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors
-from ssmusic.train import DataOrder, TrainConfig, lr_at, train
+from ssmusic.config import LMConfig
+from ssmusic.lm import MusicLM
+from ssmusic.train import DataOrder, TrainConfig, lr_at, param_groups, train
 
 TINY = dict(preset="tiny", steps=6, batch_size=4, eval_every=3, save_every=3, warmup_steps=2,
             model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8})
@@ -67,6 +69,18 @@ def test_resume_refuses_a_different_dataset(tmp_path, tiny_dataset):
     (state / "pipeline.json").write_text(json.dumps({**record, "codec": "descript/dac_44khz"}))
     with pytest.raises(SsmusicError, match="codec"):
         train(tiny_dataset, tmp_path / "run", TrainConfig(steps=0), resume=True, progress=False)
+
+
+def test_weight_decay_on_matrices_only_never_on_biases_of_any_mixer():
+    model = MusicLM(LMConfig.preset("tiny", channel_mixer="einfft", conditioning="cross", card=16, text_dim=8))
+    decay, no_decay = param_groups(model, 0.02)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert len(decay["params"]) + len(no_decay["params"]) == len(names)
+    leaf = {n.rsplit(".", 1)[1] for n in decayed}
+    assert {"b1", "b2", "bias", "dt_bias"}.isdisjoint(leaf), sorted(leaf)
+    assert not any(n.startswith("embed.") for n in decayed)
+    assert {"w1", "w2", "weight"} <= leaf and no_decay["weight_decay"] == 0.0
 
 
 def test_schedule_and_data_order():
