@@ -153,10 +153,27 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", action="store_true")
 
 
+def _given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The dests the user set on the command line (so `--resume` can tell a flag typed with its
+    default value from one left out): re-parse with every default suppressed."""
+    saved = [(action, action.default) for action in parser._actions]
+    defaults, parser._defaults = parser._defaults, {}
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        given, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default in saved:
+            action.default = default
+        parser._defaults = defaults
+    return set(vars(given))
+
+
 def _register_train(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.train import run as train
 
+        args.given = _given(parser, args.argv[1:])
         return train(args)
 
     parser = _add(sub, "train", "train a MusicLM on a prepared dataset (resumable; torchrun for DDP)", run)
@@ -260,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 0
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         code = args.run(args)
     except SsmusicError as err:
