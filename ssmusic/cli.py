@@ -123,6 +123,9 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--text-encoder", default=None,
                         help="text encoder name or directory (default: the offline all-MiniLM-L6-v2)")
     parser.add_argument("--clip-seconds", type=float, default=30.0, help="clip length (default 30, as the paper)")
+    parser.add_argument("--min-seconds", type=float, default=1.0,
+                        help="a file shorter than one clip is kept as one padded clip if it has this much "
+                             "audio (default 1, at most half a clip)")
     parser.add_argument("--max-clips-per-file", type=int, default=0, help="0 = all")
     parser.add_argument("--no-text-cache", action="store_true", help="do not store caption embeddings")
 
