@@ -15,8 +15,9 @@ from ssmusic.errors import SsmusicError
 Handler = Callable[[argparse.Namespace], int | None]
 
 
-def _add(sub: argparse._SubParsersAction, name: str, help: str, run: Handler) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help, description=help)
+def _add(sub: argparse._SubParsersAction, name: str, help: str, run: Handler,
+         add_help: bool = True) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help, add_help=add_help)
     parser.set_defaults(run=run, command=name)
     return parser
 
@@ -54,7 +55,7 @@ def _register_generate(sub: argparse._SubParsersAction) -> None:
 
     from ssmusic.generate import add_arguments
 
-    add_arguments(_add(sub, "generate", "generate music from text prompts into WAV files", run))
+    add_arguments(_add(sub, "generate", "generate music from text prompts into WAV files", run, add_help=False))
 
 
 REGISTRY.append(_register_generate)

@@ -133,3 +133,23 @@ def test_codec_and_text_encoder_may_live_inside_the_model_directory(tmp_path, ti
     assert model.codec.card == record["card"]
     audio, _ = model.generate(["a tone"], seconds=0.2, seed=0)
     assert audio.shape[0] == 1
+
+
+def test_help_states_the_loaded_models_sampling_defaults(tmp_path, tiny_model_dir, capsys):
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    record = json.loads((model / "pipeline.json").read_text())
+    (model / "pipeline.json").write_text(json.dumps({**record, "temperature": 1.2, "top_k": 50, "cfg_scale": 2.5}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--checkpoint", str(model), "--help"])
+    assert exit_info.value.code == 0
+    text = "".join(capsys.readouterr().out.split())  # help wraps long paths at hyphens
+    assert f"samplingtemperature(default:1.2,from{model})" in text
+    assert "top-ksampling(default:50," in text and "guidancescale(default:2.5," in text
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "sampling temperature (default: 1, from the shipped model)" in text
