@@ -1,25 +1,57 @@
 #!/usr/bin/env bash
 # Installs everything ssmusic needs on a fresh Debian/Ubuntu machine, CPU only:
-#   - system packages: FluidSynth and a General MIDI SoundFont (for the demo dataset)
-#   - PyTorch 2.13.0 CPU build (pinned: an unpinned torch pulls a multi-GB CUDA build)
+#   - system packages: FluidSynth and a General MIDI SoundFont (for the demo dataset), and
+#     python3-venv where the Python cannot create virtualenvs
+#   - PyTorch 2.13.0 CPU build: from PyTorch's CPU wheel index (an unpinned or plain-index torch
+#     pulls a multi-GB CUDA build), else, where that index is unreachable, the plain pin
 #   - ssmusic itself, editable, with its test tools
-# It installs into the Python that `python` (or $PYTHON) points at; use a virtualenv if you like.
+# Where it installs: the virtualenv `python` (or $PYTHON) belongs to, if it is one; otherwise a
+# `.venv` it creates here, because a stock Debian 12 / Ubuntu 24.04 Python is "externally managed"
+# (PEP 668) and pip refuses to install into it. Then: .venv/bin/python -m pytest -n 2
 # GPU users: see README ("GPU set-up") instead.
+# INSTALL_DRY_RUN=1 prints the commands instead of running them (the tests use it).
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
+TORCH="torch==2.13.0"
+TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+
+run() {
+  if [ "${INSTALL_DRY_RUN:-0}" = 1 ]; then echo "+ $*"; else "$@"; fi
+}
+
+in_virtualenv() {  # a venv's interpreter has sys.prefix != sys.base_prefix
+  "$1" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)' 2>/dev/null
+}
 
 need_apt=()
 command -v fluidsynth >/dev/null 2>&1 || need_apt+=(fluidsynth)
 [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need_apt+=(fluid-soundfont-gm)
+if ! in_virtualenv "$PYTHON" && ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+  need_apt+=(python3-venv)  # Debian/Ubuntu ship venv's pip bootstrap separately
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need_apt[@]}"
+  run $SUDO apt-get update -q
+  run $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
 fi
 
-"$PYTHON" -m pip install -q --upgrade pip
-"$PYTHON" -m pip install -q "torch==2.13.0"
-"$PYTHON" -m pip install -q -e ".[test]"
-echo "ssmusic installed: $("$PYTHON" -m ssmusic --version)"
+if in_virtualenv "$PYTHON"; then
+  echo "installing into the active virtualenv ($("$PYTHON" -c 'import sys; print(sys.prefix)'))"
+else
+  echo "no virtualenv active: installing into $(pwd)/.venv"
+  [ -x .venv/bin/python ] || run "$PYTHON" -m venv .venv
+  PYTHON=.venv/bin/python
+fi
+
+run "$PYTHON" -m pip install -q --upgrade pip
+# A short timeout and no retries: where the CPU index is unreachable the fallback starts at once.
+if ! run "$PYTHON" -m pip install -q --timeout 10 --retries 0 --index-url "$TORCH_CPU_INDEX" "$TORCH"; then
+  echo "PyTorch's CPU wheel index is unreachable: installing $TORCH from the configured index instead"
+  run "$PYTHON" -m pip install -q "$TORCH"
+fi
+run "$PYTHON" -m pip install -q -e ".[test]"
+if [ "${INSTALL_DRY_RUN:-0}" != 1 ]; then
+  echo "ssmusic installed: $("$PYTHON" -m ssmusic --version)"
+fi

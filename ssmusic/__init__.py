@@ -2,6 +2,9 @@
 
 Public API (imported lazily so `import ssmusic` stays cheap):
     LMConfig, MusicLM          the language model (ssmusic.config, ssmusic.lm)
+    TextToMusic                captions in, audio out (ssmusic.pipeline)
+    load_codec                 audio codecs (ssmusic.codecs)
+    load_text_encoder          frozen text encoders (ssmusic.text)
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from typing import Any
 from ssmusic.config import LMConfig
 from ssmusic.errors import SsmusicError
 
-__all__ = ["LMConfig", "MusicLM", "SsmusicError"]
+__all__ = ["LMConfig", "MusicLM", "SsmusicError", "TextToMusic", "load_codec", "load_text_encoder"]
 
 _LAZY = {
     "MusicLM": ("ssmusic.lm", "MusicLM"),
+    "TextToMusic": ("ssmusic.pipeline", "TextToMusic"),
+    "load_codec": ("ssmusic.codecs", "load_codec"),
+    "load_text_encoder": ("ssmusic.text", "load_text_encoder"),
 }
 
 

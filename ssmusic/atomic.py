@@ -3,7 +3,10 @@ either the old file or the new one, never half of one."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import sys
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -38,19 +41,58 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2). False where the OS or the
+    filesystem cannot, so the caller falls back to two renames."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # libc without renameat2 (glibc < 2.28, musl)
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _replace_dir(new: Path, path: Path) -> None:
+    """Put directory `new` at `path` so that a complete copy exists at every instant: an atomic
+    swap where supported (`path` never disappears), else old -> backup, new -> path, and the old
+    copy is deleted only once the new one is in place."""
+    if not path.exists():
+        new.rename(path)
+        return
+    if _exchange(new, path):
+        shutil.rmtree(new)  # now the old copy
+        return
+    backup = new.with_name(new.name + ".old")
+    path.rename(backup)
+    try:
+        new.rename(path)
+    except BaseException:
+        backup.rename(path)
+        raise
+    shutil.rmtree(backup)
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Like atomic_path for a directory: fill the yielded temp directory; on success it replaces
-    `path` whole."""
+    `path` whole (see _replace_dir)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        _replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -62,6 +62,26 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, trainer_state: d
     return final
 
 
+def capture_rng(device: torch.device, generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:
+    """Every RNG a training step draws from: torch's CPU state, the named generators, and the CUDA
+    state of the training device (dropout on GPU draws from it, so without it resume is exact only
+    on CPU)."""
+    rng = {"torch": torch.get_rng_state(), **{name: g.get_state() for name, g in generators.items()}}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def restore_rng(rng: dict[str, torch.Tensor], device: torch.device, generators: dict[str, torch.Generator]) -> None:
+    """Inverse of capture_rng. A checkpoint saved on CPU (or before CUDA states were saved) has no
+    CUDA state: the device keeps its seeded one."""
+    torch.set_rng_state(rng["torch"])
+    for name, generator in generators.items():
+        generator.set_state(rng[name])
+    if device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     complete = [p for p in sorted((run_dir / "checkpoints").glob("step_*"))
                 if (p / "trainer_state.json").is_file()]

@@ -15,8 +15,9 @@ from ssmusic.errors import SsmusicError
 Handler = Callable[[argparse.Namespace], int | None]
 
 
-def _add(sub: argparse._SubParsersAction, name: str, help: str, run: Handler) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help, description=help)
+def _add(sub: argparse._SubParsersAction, name: str, help: str, run: Handler,
+         add_help: bool = True) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help, add_help=add_help)
     parser.set_defaults(run=run, command=name)
     return parser
 
@@ -54,7 +55,7 @@ def _register_generate(sub: argparse._SubParsersAction) -> None:
 
     from ssmusic.generate import add_arguments
 
-    add_arguments(_add(sub, "generate", "generate music from text prompts into WAV files", run))
+    add_arguments(_add(sub, "generate", "generate music from text prompts into WAV files", run, add_help=False))
 
 
 REGISTRY.append(_register_generate)
@@ -123,6 +124,9 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--text-encoder", default=None,
                         help="text encoder name or directory (default: the offline all-MiniLM-L6-v2)")
     parser.add_argument("--clip-seconds", type=float, default=30.0, help="clip length (default 30, as the paper)")
+    parser.add_argument("--min-seconds", type=float, default=1.0,
+                        help="a file shorter than one clip is kept as one padded clip if it has this much "
+                             "audio (default 1, at most half a clip)")
     parser.add_argument("--max-clips-per-file", type=int, default=0, help="0 = all")
     parser.add_argument("--no-text-cache", action="store_true", help="do not store caption embeddings")
 
@@ -157,10 +161,27 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", action="store_true")
 
 
+def _given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The dests the user set on the command line (so `--resume` can tell a flag typed with its
+    default value from one left out): re-parse with every default suppressed."""
+    saved = [(action, action.default) for action in parser._actions]
+    defaults, parser._defaults = parser._defaults, {}
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        given, _ = parser.parse_known_args(argv)
+    finally:
+        for action, default in saved:
+            action.default = default
+        parser._defaults = defaults
+    return set(vars(given))
+
+
 def _register_train(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.train import run as train
 
+        args.given = _given(parser, args.argv[1:])
         return train(args)
 
     parser = _add(sub, "train", "train a MusicLM on a prepared dataset (resumable; torchrun for DDP)", run)
@@ -322,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 0
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         code = args.run(args)
     except SsmusicError as err:

@@ -136,8 +136,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _preset(cls: type["LMConfig"], name: str, **overrides: Any) -> "LMConfig":
-    """A preset's config. SiMBA uses the preset depth; other backbones get the depth whose parameter
-    count is closest to SiMBA's at the same width and conditioning (so comparisons are fair).
+    """A preset's config. SiMBA (MLP mixer) uses the preset depth; other backbones, and SiMBA with the
+    lighter EinFFT mixer, get the depth whose parameter count is closest to SiMBA's at the same width
+    and conditioning (so comparisons are fair).
     An explicit n_layers override disables that matching."""
     if name not in PRESETS:
         raise ConfigError(f"preset: expected one of {list(PRESETS)}, got {name!r}")
@@ -148,7 +149,7 @@ def _preset(cls: type["LMConfig"], name: str, **overrides: Any) -> "LMConfig":
         values["positions"] = "sinusoidal" if backbone == "transformer" else "none"
     values.update(overrides)
     config = cls(**values)
-    if backbone == "simba" or "n_layers" in overrides:
+    if (backbone == "simba" and config.channel_mixer == "mlp") or "n_layers" in overrides:
         return config
     target = count_parameters(dataclasses.replace(config, backbone="simba", channel_mixer="mlp",
                                                   n_layers=PRESETS[name]["n_layers"]))

@@ -124,7 +124,47 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+SAMPLING_DEFAULTS = {"cfg": "cfg_scale", "top_k": "top_k", "temperature": "temperature"}  # flag -> pipeline.json
+
+
+def model_defaults(checkpoint: str | None) -> dict[str, float]:
+    """A model's sampling defaults from its pipeline.json (no weights loaded), keyed by flag dest."""
+    from ssmusic.config import PipelineConfig, load_config
+    from ssmusic.pipeline import resolve_model_dir
+
+    path = resolve_model_dir(checkpoint) / "pipeline.json"
+    if not path.is_file():
+        raise SsmusicError(f"{path}: file not found")
+    config = load_config(PipelineConfig, path)
+    return {dest: getattr(config, field) for dest, field in SAMPLING_DEFAULTS.items()}
+
+
+class ModelDefaultsHelp(argparse.Action):
+    """--help that states the sampling defaults of the model `--checkpoint` names (when it comes
+    before --help), else of the shipped model: a model may be released with its own (SSM-TTM's
+    temperature is 1.2), so a fixed number in the help would be wrong."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        checkpoint = getattr(namespace, "checkpoint", None)
+        try:
+            defaults, source = model_defaults(checkpoint), checkpoint or "the shipped model"
+        except SsmusicError as err:  # still print help, saying why the values are missing
+            defaults, source = {}, None
+            print(f"(model defaults unavailable: {err})")
+        for action in parser._actions:
+            if action.dest in defaults:
+                action.help = f"{action.help} (default: {defaults[action.dest]:g}, from {source})"
+        parser.print_help()
+        parser.exit()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The generate command's arguments; `parser` is built with add_help=False (see ModelDefaultsHelp)."""
+    parser.add_argument("-h", "--help", action=ModelDefaultsHelp,
+                        help="show this help; after --checkpoint DIR, with that model's sampling defaults")
     parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="one or more text descriptions")
     parser.add_argument("--prompts-from", default=None, metavar="FILE",
                         help="more prompts: a CSV with a caption or prompt column, or a text file (one per line)")
@@ -133,11 +173,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a .wav file (one output) or a directory (default: generated/)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of new audio (default 10)")
     parser.add_argument("--cfg", type=float, default=None,
-                        help="classifier-free guidance scale (default: the model's, 3.0)")
-    parser.add_argument("--top-k", type=int, default=None, help="top-k sampling (default: the model's, 250)")
+                        help="classifier-free guidance scale")
+    parser.add_argument("--top-k", type=int, default=None, help="top-k sampling")
     parser.add_argument("--top-p", type=float, default=0.0, help="nucleus sampling, 0 = off (default)")
     parser.add_argument("--temperature", type=float, default=None,
-                        help="sampling temperature (default: the model's, 1.0)")
+                        help="sampling temperature")
     parser.add_argument("--seed", type=int, default=None, help="random seed (recorded in the sidecar)")
     parser.add_argument("--samples", type=int, default=1, help="samples per prompt (default 1)")
     parser.add_argument("--batch", type=int, default=4, help="rows generated together (default 4)")

@@ -68,6 +68,8 @@ class EinFFT(nn.Module):
     FFT runs over each token's *channels*: FFT -> block-diagonal complex MLP (ReLU on real and
     imaginary parts) -> soft-threshold -> inverse FFT. No information crosses time steps."""
 
+    no_weight_decay = ("b1", "b2")  # biases, stored as matrices: param_groups needs their names
+
     def __init__(self, dim: int, blocks: int, hidden_factor: int = 1, threshold: float = 0.01) -> None:
         super().__init__()
         self.blocks, self.block = blocks, dim // blocks

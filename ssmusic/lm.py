@@ -354,7 +354,11 @@ class MusicLM(nn.Module):
         total = prompt_len + steps + K - 1  # delayed frames to produce
         forced = torch.full((batch, K, total), -1, dtype=torch.long, device=device)
         for k in range(K):
+            # Head and tail of the delay pattern hold the special id, as in training: with K > 2 the
+            # tail of a coarse codebook is fed back before the loop ends, so a sampled tail would
+            # corrupt the last frames of the finer codebooks.
             forced[:, k, :k] = self.special
+            forced[:, k, k + prompt_len + steps:] = self.special
         if prompt_codes is not None:
             forced[:, :, :prompt_len + K - 1] = torch.maximum(
                 forced[:, :, :prompt_len + K - 1], build_delay(prompt_codes.to(device), -1)[..., :prompt_len + K - 1])

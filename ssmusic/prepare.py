@@ -35,6 +35,9 @@ FORMAT_VERSION = 1
 class PrepareSettings:
     clip_seconds: float = 30.0  # the paper's clip length
     min_clip_fraction: float = 0.5  # a shorter tail clip is dropped; a longer one is padded
+    # A file shorter than one clip is kept as one padded clip (10 s MusicCaps files, 4 s demo clips)
+    # if it has at least this much audio, capped at min_clip_fraction of a clip.
+    min_seconds: float = 1.0
     max_clips_per_file: int = 0  # 0 = all
     valid_percent: float = 5.0  # used only when the captions file has no split column
     test_percent: float = 5.0
@@ -94,6 +97,11 @@ def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
             np.save(handle, array, allow_pickle=False)
 
 
+def min_file_seconds(settings: PrepareSettings) -> float:
+    """The shortest file that still gives a (padded) clip."""
+    return min(settings.min_seconds, settings.min_clip_fraction * settings.clip_seconds)
+
+
 def encode_file(audio: Path, codec, settings: PrepareSettings) -> tuple[np.ndarray, list[float]]:
     """-> (codes uint16 [clips, K, T], clip start times). Tail clips are padded with card."""
     import torch
@@ -104,8 +112,11 @@ def encode_file(audio: Path, codec, settings: PrepareSettings) -> tuple[np.ndarr
     clip = int(round(settings.clip_seconds * rate))
     frames = int(round(settings.clip_seconds * codec.frame_rate))
     starts = list(range(0, wav.shape[-1], clip))
-    if wav.shape[-1] - starts[-1] < settings.min_clip_fraction * clip:
+    tail = wav.shape[-1] - starts[-1]
+    if len(starts) > 1 and tail < settings.min_clip_fraction * clip:
         starts = starts[:-1]
+    elif len(starts) == 1 and tail < min_file_seconds(settings) * rate:
+        starts = []
     if settings.max_clips_per_file:
         starts = starts[: settings.max_clips_per_file]
     if not starts:
@@ -137,6 +148,8 @@ def prepare(audio_dir: str | Path, captions: str | Path, out: str | Path, codec_
         raise SsmusicError(f"{audio_dir}: audio directory not found")
     if settings.clip_seconds <= 0:
         raise SsmusicError(f"--clip-seconds: expected a positive number, got {settings.clip_seconds}")
+    if settings.min_seconds <= 0:
+        raise SsmusicError(f"--min-seconds: expected a positive number, got {settings.min_seconds}")
     rows = read_captions(Path(captions), audio_dir)
     codec = load_codec(codec_name)
     if codec.card >= np.iinfo(np.uint16).max:
@@ -162,13 +175,17 @@ def prepare(audio_dir: str | Path, captions: str | Path, out: str | Path, codec_
             _save_npy_atomic(done, codes)
         n_clips = int(np.load(done, mmap_mode="r").shape[0])
         if n_clips == 0:
-            skipped.append({"path": row["path"], "reason": "shorter than the minimum clip length"})
+            skipped.append({"path": row["path"], "reason": f"shorter than the {min_file_seconds(settings):g} s minimum"})
             continue
         sources.append({"path": row["path"], "sha256": digest, "clips": n_clips, "work": done.name,
                         "split": assign_split(row, settings), "caption": row["caption"]})
     if not sources:
+        hint = ""
+        if any(problem["reason"].endswith(" s minimum") for problem in skipped):
+            hint = (f"; the minimum is --min-seconds ({settings.min_seconds:g}), capped at half of "
+                    f"--clip-seconds ({settings.clip_seconds:g})")
         raise SsmusicError(f"{captions}: none of the {len(rows)} audio files could be used "
-                           f"(first problem: {skipped[0]['path']}: {skipped[0]['reason']})")
+                           f"(first problem: {skipped[0]['path']}: {skipped[0]['reason']}){hint}")
     for problem in skipped:
         print(f"skipped {problem['path']}: {problem['reason']}")
     counts = {}
@@ -241,7 +258,7 @@ def _write_split(directory: Path, members: list[dict], work: Path, encoder, sett
 
 def run(args) -> int:
     settings = PrepareSettings(clip_seconds=args.clip_seconds, max_clips_per_file=args.max_clips_per_file,
-                               cache_text=not args.no_text_cache)
+                               cache_text=not args.no_text_cache, min_seconds=args.min_seconds)
     manifest = prepare(args.audio_dir, args.captions, args.out, args.codec, args.text_encoder, settings)
     print(f"{args.out}: {manifest['splits']} clips of {manifest['clip_seconds']:g} s, codec {manifest['codec']} "
           f"({manifest['n_codebooks']} x {manifest['card']}, {manifest['frame_rate']:.2f} frames/s), "

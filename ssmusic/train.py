@@ -10,16 +10,20 @@ schedule, RNG states and the position in the data order are all saved.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
-from ssmusic.checkpoint import export_model, latest_checkpoint, load_checkpoint, save_checkpoint
+from ssmusic.atomic import atomic_path
+from ssmusic.checkpoint import (capture_rng, export_model, latest_checkpoint, load_checkpoint, restore_rng,
+                                save_checkpoint)
 from ssmusic.config import LMConfig, from_dict, read_json, write_json_atomic
 from ssmusic.data import CodesDataset, collate
 from ssmusic.errors import SsmusicError
@@ -82,9 +86,13 @@ def lr_at(step: int, config: TrainConfig) -> float:
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices only; never norms, biases, embeddings or the learned null/BOS vectors."""
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        is_embedding = name.startswith("embed.")
-        (decay if param.dim() >= 2 and not is_embedding else no_decay).append(param)
+    for module_name, module in model.named_modules():
+        # biases by name: a module may store them as matrices (EinFFT's complex b1/b2 are [2, n, h])
+        biases = ("bias", *getattr(module, "no_weight_decay", ()))
+        for name, param in module.named_parameters(recurse=False):
+            is_embedding = module_name.startswith("embed.")
+            is_bias = name in biases or name.endswith("_bias")
+            (decay if param.dim() >= 2 and not is_embedding and not is_bias else no_decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
@@ -127,12 +135,22 @@ def _device(config: TrainConfig, rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def random_crop(codes: torch.Tensor, crop: int, pad_id: int, generator: torch.Generator) -> torch.Tensor:
+    """A random window of `crop` frames per row of codes [B, K, T]. Padding is only ever a clip's
+    tail; a window inside it has no target (loss 0/0 = NaN), so windows lie inside the valid frames
+    when those are longer than `crop`, else start at 0 (all valid frames)."""
+    valid = (codes[:, 0] != pad_id).sum(-1)
+    last_start = (valid - crop).clamp(min=0)
+    starts = (torch.rand(codes.shape[0], generator=generator) * (last_start + 1)).long()
+    index = starts[:, None] + torch.arange(crop)
+    return codes.gather(2, index[:, None, :].expand(-1, codes.shape[1], -1))
+
+
 def _batch(dataset: CodesDataset, indices: list[int], device, crop: int, generator: torch.Generator, encoder):
     batch = collate([dataset[i] for i in indices])
     codes = batch["codes"]
     if crop and codes.shape[-1] > crop:
-        start = int(torch.randint(0, codes.shape[-1] - crop + 1, (1,), generator=generator))
-        codes = codes[..., start:start + crop]
+        codes = random_crop(codes, crop, dataset.manifest["card"], generator)
     if "text" in batch:
         text, mask = batch["text"], batch["text_mask"]
     else:
@@ -199,22 +217,67 @@ def pipeline_record(manifest: dict, lm_config: LMConfig, clip_frames: int) -> di
             "clip_seconds": clip_frames / manifest["frame_rate"]}
 
 
+# Flags that may change on --resume: they do not change what the run computes. Any other flag
+# that differs from the run's is refused rather than silently ignored.
+RESUME_MAY_CHANGE = ("steps", "eval_every", "eval_batches", "save_every", "keep_checkpoints", "device",
+                     "tensorboard")
+
+
+def _flag(name: str) -> str:
+    return "--model" if name == "model_overrides" else "--" + name.replace("_", "-")
+
+
+def resume_config(run_dir: Path, config: TrainConfig, given: Iterable[str], announce: bool = True) -> TrainConfig:
+    """The run's saved config with the fields in `given` (those the user set) applied where allowed.
+    `steps` 0 keeps the run's."""
+    saved = run_dir / "train_config.json"
+    if not saved.is_file():
+        raise SsmusicError(f"{run_dir}: nothing to resume (train_config.json is missing)")
+    previous = from_dict(TrainConfig, read_json(saved), str(saved))
+    changes = {}
+    for name in sorted(given):
+        new, old = getattr(config, name), getattr(previous, name)
+        if new == old or (name == "steps" and not new):
+            continue
+        if name not in RESUME_MAY_CHANGE:
+            raise SsmusicError(f"--resume: {_flag(name)} {new!r} conflicts with the run's {old!r} ({saved}); "
+                               f"drop {_flag(name)} to continue the run, or train into a new --out")
+        changes[name] = new
+        if announce:
+            print(f"resume: {_flag(name)} changed from {old!r} to {new!r}")
+    return dataclasses.replace(previous, **changes)
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Keep the rows up to `step` (the checkpoint a resumed run restarts from): rows written after it
+    would appear twice, and a half-written last line is dropped."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("step", 0) <= step:
+            keep.append(line + "\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(keep))
+
+
 def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume: bool = False,
-          stop_after: int | None = None, progress: bool = True) -> Path:
+          stop_after: int | None = None, progress: bool = True, given: Iterable[str] = ("steps",)) -> Path:
     """Train (or resume) a run; returns the final model directory (RUN_DIR/final), or the latest
-    checkpoint when `stop_after` ends the run early."""
+    checkpoint when `stop_after` ends the run early. On resume, `given` names the fields of `config`
+    the caller set (the CLI: the flags on the command line); see resume_config."""
     from tqdm import tqdm
 
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     rank, world = _distributed()
-    device = _device(config, rank)
     if resume:
-        saved = run_dir / "train_config.json"
-        if not saved.is_file():
-            raise SsmusicError(f"{run_dir}: nothing to resume (train_config.json is missing)")
-        previous = from_dict(TrainConfig, read_json(saved), str(saved))
-        config = TrainConfig(**{**asdict(previous), "steps": config.steps or previous.steps})
-    elif (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        config = resume_config(run_dir, config, given, announce=rank == 0)
+    device = _device(config, rank)
+    if not resume and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise SsmusicError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
     train_set = CodesDataset(data_dir, "train", n_codebooks=config.codebooks)
     valid_set = CodesDataset(data_dir, "valid", n_codebooks=config.codebooks) if train_set.manifest["splits"].get("valid") else None
@@ -247,9 +310,9 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
         state, rng = load_checkpoint(checkpoint, model, optimizer)
         step, elapsed = state["step"], state["elapsed"]
         order.epoch, order.offset = state["epoch"], state["offset"]
-        torch.set_rng_state(rng["torch"])
-        crop_rng.set_state(rng["crop"])
-        dropout_rng.set_state(rng["dropout"])
+        restore_rng(rng, device, {"crop": crop_rng, "dropout": dropout_rng})
+    if resume and rank == 0:
+        truncate_metrics(run_dir / "metrics.jsonl", step)
     if rank == 0:
         write_json_atomic(run_dir / "train_config.json", asdict(config))
     wrapped = model
@@ -263,7 +326,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
         writer = SummaryWriter(str(run_dir / "tensorboard"))
 
     def save(at_step: int) -> Path:
-        rng = {"torch": torch.get_rng_state(), "crop": crop_rng.get_state(), "dropout": dropout_rng.get_state()}
+        rng = capture_rng(device, {"crop": crop_rng, "dropout": dropout_rng})
         state = {"step": at_step, "elapsed": elapsed, "epoch": order.epoch, "offset": order.offset}
         return save_checkpoint(run_dir, at_step, model, optimizer, state, rng, pipeline, asdict(config),
                                keep=config.keep_checkpoints)
@@ -344,7 +407,10 @@ def config_from_args(args) -> TrainConfig:
 def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = train(args.data_dir, args.out, config_from_args(args), resume=args.resume, stop_after=args.stop_after)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {"model_overrides" if dest == "model" else dest for dest in getattr(args, "given", ("steps",))}
+    out = train(args.data_dir, args.out, config_from_args(args), resume=args.resume, stop_after=args.stop_after,
+                given=given & fields)
     if out is not None:
         print(f"model: {out}")
     return 0

@@ -49,6 +49,8 @@ def test_presets_match_parameter_counts_across_backbones(preset, conditioning):
     counts = {b: count_parameters(LMConfig.preset(preset, backbone=b, conditioning=conditioning))
               for b in ("simba", "mamba", "transformer")}
     assert max(counts.values()) / min(counts.values()) < 1.05 * 1.0001, counts
+    einfft = count_parameters(LMConfig.preset(preset, conditioning=conditioning, channel_mixer="einfft"))
+    assert abs(einfft - counts["simba"]) / counts["simba"] < 0.05, (einfft, counts)
     if preset == "paper" and conditioning == "prefix":
         assert abs(counts["simba"] - 281e6) / 281e6 < 0.01, counts  # the released model's size
     if preset == "small" and conditioning == "prefix":

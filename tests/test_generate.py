@@ -155,3 +155,27 @@ def test_prompts_from_a_captions_csv_or_a_text_file(tmp_path, tiny_model_dir, ca
                  "--checkpoint", str(tiny_model_dir), "--seed", "1"]) == 0
     sidecars = sorted(json.loads(p.read_text())["prompt"] for p in out.glob("*.json"))
     assert sidecars == ["first", "third"]
+
+
+def test_help_states_the_loaded_models_sampling_defaults(tmp_path, tiny_model_dir, capsys):
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    record = json.loads((model / "pipeline.json").read_text())
+    (model / "pipeline.json").write_text(json.dumps({**record, "temperature": 1.2, "top_k": 50, "cfg_scale": 2.5}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--checkpoint", str(model), "--help"])
+    assert exit_info.value.code == 0
+    text = "".join(capsys.readouterr().out.split())  # help wraps long paths at hyphens
+    assert f"samplingtemperature(default:1.2,from{model})" in text
+    assert "top-ksampling(default:50," in text and "guidancescale(default:2.5," in text
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    from ssmusic.config import PipelineConfig, load_config
+    from ssmusic.pipeline import DEFAULT_MODEL_DIR
+
+    shipped = load_config(PipelineConfig, DEFAULT_MODEL_DIR / "pipeline.json")
+    assert f"sampling temperature (default: {shipped.temperature:g}, from the shipped model)" in text

@@ -62,11 +62,12 @@ def test_recurrent_decoding_equals_forward(backbone, conditioning, mixer, n_code
 
 
 @pytest.mark.parametrize("backbone,conditioning,mixer", COMBOS)
-def test_greedy_generation_reproduces_forward_argmax(backbone, conditioning, mixer):
-    model = tiny(backbone, conditioning, mixer, n_codebooks=2)
-    _, text, mask = batch(2)
+@pytest.mark.parametrize("n_codebooks", [2, 4])  # K > 2: the delay tail of fine codebooks is fed back
+def test_greedy_generation_reproduces_forward_argmax(backbone, conditioning, mixer, n_codebooks):
+    model = tiny(backbone, conditioning, mixer, n_codebooks=n_codebooks)
+    _, text, mask = batch(n_codebooks)
     codes = model.generate(text, mask, steps=8, cfg_scale=1.0, top_k=1)
-    assert codes.shape == (3, 2, 8)
+    assert codes.shape == (3, n_codebooks, 8)
     with torch.no_grad():
         assert torch.equal(model(codes, text, mask).argmax(-1), codes)
 
@@ -160,11 +161,12 @@ def test_guidance_changes_samples_and_seeds_reproduce():
     assert not torch.equal(a, c)
 
 
-def test_prompt_continuation_keeps_the_prompt_as_context():
-    model = tiny("simba", "prefix", n_codebooks=2)
-    codes, text, mask = batch(2, length=6)
+@pytest.mark.parametrize("n_codebooks", [2, 4])
+def test_prompt_continuation_keeps_the_prompt_as_context(n_codebooks):
+    model = tiny("simba", "prefix", n_codebooks=n_codebooks)
+    codes, text, mask = batch(n_codebooks, length=6)
     cont = model.generate(text, mask, steps=4, cfg_scale=1.0, top_k=1, prompt_codes=codes)
-    assert cont.shape == (3, 2, 4)
+    assert cont.shape == (3, n_codebooks, 4)
     with torch.no_grad():
         full = model(torch.cat([codes, cont], dim=-1), text, mask).argmax(-1)
     assert torch.equal(full[..., 6:], cont)

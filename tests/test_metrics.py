@@ -7,7 +7,9 @@ import soundfile
 
 from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
+from ssmusic.audio import read_audio
 from ssmusic.metrics.classifier import LabelClassifier, fit
+from ssmusic.metrics.embeddings import MelStats
 from ssmusic.metrics.evaluate import evaluate
 from ssmusic.metrics.frechet import frechet_distance, frechet_distance_of, gaussian
 from ssmusic.metrics.kl import kl_divergence, paired_kl
@@ -79,7 +81,19 @@ def test_evaluate_end_to_end_with_the_offline_defaults(tmp_path, capsys):
     ref = _tone_dir(tmp_path / "ref", [220, 330, 440, 550, 660, 770, 880, 990], with_sidecars=False, captions_csv=True)
     results = evaluate(gen, ref, ["fad", "kl", "clap"], split="test", cache_dir=tmp_path / "cache",
                        classifier_dir=tmp_path / "clf", progress=False)
-    assert results["n_reference"] == 4 and results["fad"]["value"] >= 0 and results["kl"]["pairs"] == 3
+    assert results["n_reference"] == 4 and results["kl"]["pairs"] == 3
+    # FAD is the Fréchet distance of the windows' embeddings: recompute it from the files themselves
+    # (all 6 generated, only the 4 test-split references) with the float64 scipy reference
+    stats = MelStats()
+
+    def windows(paths):
+        return np.concatenate([stats.embed(read_audio(p, stats.sample_rate, mono=True)[0][0]) for p in paths])
+
+    gen_windows = windows(sorted(gen.glob("*.wav")))
+    ref_windows = windows([ref / f"c{i}.wav" for i in (1, 3, 5, 7)])
+    expected = scipy_reference(*gaussian(gen_windows), *gaussian(ref_windows))
+    assert results["fad"]["windows"] == [len(gen_windows), len(ref_windows)]
+    assert results["fad"]["value"] == pytest.approx(expected, rel=1e-5) and expected > 1.0
     assert "skipped" in results["clap"]
     same = evaluate(ref, ref, ["fad"], cache_dir=tmp_path / "cache", progress=False)
     assert same["fad"]["value"] == pytest.approx(0.0, abs=1e-6)
@@ -99,3 +113,13 @@ def test_evaluate_errors(tmp_path, capsys):
         evaluate(gen, gen, ["clap"], clap="laion/larger_clap_music", progress=False)
     with pytest.raises(SsmusicError, match="vggish"):
         evaluate(gen, gen, ["fad"], embedding="vggish", progress=False)
+
+
+def test_unpaired_kl_is_skipped_and_only_no_metric_at_all_fails(tmp_path):
+    gen = _tone_dir(tmp_path / "gen", [220, 330, 440], with_sidecars=True)
+    ref = _tone_dir(tmp_path / "ref", [550, 660, 770], with_sidecars=False)  # no captions: nothing pairs
+    results = evaluate(gen, ref, ["fad", "kl"], cache_dir=tmp_path / "cache", progress=False)
+    assert results["fad"]["value"] > 0
+    assert "no generated prompt matches a reference caption" in results["kl"]["skipped"]
+    with pytest.raises(SsmusicError, match=r"no metric could be computed \(kl: no generated prompt.*clap: no CLAP"):
+        evaluate(gen, ref, ["kl", "clap"], cache_dir=tmp_path / "cache", progress=False)

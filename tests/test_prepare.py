@@ -86,3 +86,31 @@ def test_cli_prepare(tmp_path, codec_dir, capsys):
     assert code == 0 and json.loads((tmp_path / "d" / "manifest.json").read_text())["splits"]["train"] == 4
     assert main(["prepare", str(tmp_path / "nope"), "--captions", "x.csv", "--out", str(tmp_path / "e")]) == 2
     assert "audio directory not found" in capsys.readouterr().err
+
+
+def test_a_file_shorter_than_one_clip_is_one_padded_clip(tmp_path, codec_dir):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name, seconds in (("short.wav", 1.5), ("tiny.wav", 0.4)):
+        soundfile.write(audio / name, 0.1 * np.random.default_rng(0).standard_normal(int(seconds * 16000)), 16000)
+    (audio / "captions.csv").write_text("path,caption,split\nshort.wav,short,train\ntiny.wav,tiny,train\n")
+    manifest = prepare(audio, audio / "captions.csv", tmp_path / "data", codec_dir, None,
+                       PrepareSettings(clip_seconds=4.0, cache_text=False), progress=False)
+    assert manifest["splits"]["train"] == 1
+    assert manifest["skipped"] == [{"path": "tiny.wav", "reason": "shorter than the 1 s minimum"}]
+    codes = CodesDataset(tmp_path / "data", "train")[0]["codes"]
+    valid = int((codes[0] != 16).sum())
+    assert codes.shape == (2, 172) and 60 <= valid <= 70  # 1.5 s of 4 s at 43 frames/s, the rest pad
+
+
+def test_nothing_usable_names_the_options_that_fix_it(tmp_path, codec_dir, capsys):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    soundfile.write(audio / "a.wav", np.zeros(8000), 16000)  # 0.5 s
+    (audio / "captions.csv").write_text("path,caption\na.wav,half a second\n")
+    args = ["prepare", str(audio), "--captions", str(audio / "captions.csv"), "--codec", codec_dir,
+            "--no-text-cache"]
+    assert main([*args, "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "a.wav: shorter than the 1 s minimum" in err and "--min-seconds (1)" in err and "--clip-seconds (30)" in err
+    assert main([*args, "--out", str(tmp_path / "e"), "--min-seconds", "0.25"]) == 0

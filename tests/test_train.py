@@ -9,9 +9,10 @@ from ssmusic.checkpoint import latest_checkpoint
 from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors
+from ssmusic.config import LMConfig
 from ssmusic.data import CodesDataset
 from ssmusic.lm import MusicLM
-from ssmusic.train import DataOrder, TrainConfig, evaluate, lr_at, train
+from ssmusic.train import DataOrder, TrainConfig, evaluate, lr_at, param_groups, train
 
 TINY = dict(preset="tiny", steps=6, batch_size=4, eval_every=3, save_every=3, warmup_steps=2,
             model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8})
@@ -73,6 +74,18 @@ def test_resume_refuses_a_different_dataset(tmp_path, tiny_dataset):
     (state / "pipeline.json").write_text(json.dumps({**record, "codec": "descript/dac_44khz"}))
     with pytest.raises(SsmusicError, match="codec"):
         train(tiny_dataset, tmp_path / "run", TrainConfig(steps=0), resume=True, progress=False)
+
+
+def test_weight_decay_on_matrices_only_never_on_biases_of_any_mixer():
+    model = MusicLM(LMConfig.preset("tiny", channel_mixer="einfft", conditioning="cross", card=16, text_dim=8))
+    decay, no_decay = param_groups(model, 0.02)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert len(decay["params"]) + len(no_decay["params"]) == len(names)
+    leaf = {n.rsplit(".", 1)[1] for n in decayed}
+    assert {"b1", "b2", "bias", "dt_bias"}.isdisjoint(leaf), sorted(leaf)
+    assert not any(n.startswith("embed.") for n in decayed)
+    assert {"w1", "w2", "weight"} <= leaf and no_decay["weight_decay"] == 0.0
 
 
 def test_schedule_and_data_order():
@@ -179,3 +192,49 @@ def test_validation_of_a_cropped_run_scores_windows_of_the_crop_length(tiny_data
     whole_of_cropped = evaluate(model, valid, TrainConfig(**{**TINY, "crop_frames": crop, "eval_windows": False}),
                                 torch.device("cpu"), None)
     assert whole_of_cropped["val_loss"] == whole["val_loss"]  # --eval-whole-clips validates like an uncropped run
+
+
+
+def test_resume_truncates_metrics_to_the_checkpoint_step(tmp_path, tiny_dataset):
+    run = tmp_path / "run"
+    train(tiny_dataset, run, TrainConfig(**TINY), stop_after=4, progress=False)  # checkpoint at 3, rows 1-4
+    with (run / "metrics.jsonl").open("a") as handle:
+        handle.write('{"step": 5, "lo')  # a crash mid-write
+    train(tiny_dataset, run, TrainConfig(steps=0), resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 7))
+
+
+def _cli_train(tmp_path, tiny_dataset, *flags):
+    return main(["train", str(tiny_dataset), "--out", str(tmp_path / "run"), "--preset", "tiny", "--steps", "4",
+                 "--batch-size", "2", "--model", "d_model=32", "--model", "n_layers=1", "--save-every", "2",
+                 *flags])
+
+
+def test_resume_refuses_a_conflicting_flag_and_applies_a_harmless_one(tmp_path, tiny_dataset, capsys):
+    assert _cli_train(tmp_path, tiny_dataset, "--stop-after", "2") == 0
+    assert _cli_train(tmp_path, tiny_dataset, "--resume", "--lr", "0.01") == 2
+    err = capsys.readouterr().err
+    assert "--lr 0.01 conflicts with the run's 0.0" in err and "train_config.json" in err
+    assert _cli_train(tmp_path, tiny_dataset, "--resume", "--batch-size", "8") == 2
+    assert "--batch-size 8 conflicts with the run's 2" in capsys.readouterr().err
+    # the same values as the run's, and a flag that may change, are accepted
+    assert _cli_train(tmp_path, tiny_dataset, "--resume", "--eval-every", "1") == 0
+    assert "resume: --eval-every changed from 100 to 1" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert saved["eval_every"] == 1 and saved["batch_size"] == 2
+
+
+def test_random_crops_never_fall_in_padding():
+    from ssmusic.train import random_crop
+
+    pad = 16
+    codes = torch.randint(0, pad, (64, 2, 20))
+    lengths = torch.randint(1, 21, (64,))
+    codes[torch.arange(20).expand(64, 2, 20) >= lengths[:, None, None]] = pad  # padded tails
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        crops = random_crop(codes, 8, pad, generator)
+        assert crops.shape == (64, 2, 8)
+        valid = (crops[:, 0] != pad).sum(-1)
+        assert torch.equal(valid, lengths.clamp(max=8))  # as many valid frames as the clip can give

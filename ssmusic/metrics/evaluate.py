@@ -93,7 +93,7 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
 
     from ssmusic.metrics.adherence import adherence, read_labels
     from ssmusic.metrics.classifier import DEFAULT_CLASSIFIER_DIR, LabelClassifier
-    from ssmusic.metrics.embeddings import ClapEmbedding, MelStats, load_embedding
+    from ssmusic.metrics.embeddings import MelStats, load_embedding
     from ssmusic.metrics.frechet import frechet_distance_of
     from ssmusic.metrics.kl import paired_kl
 
@@ -121,7 +121,10 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
         stats = MelStats()
         gen_p = classifier.probabilities(np.stack([f.mean(0) for f in embed_all(stats, gen_items, "generated")]))
         ref_p = classifier.probabilities(np.stack([f.mean(0) for f in embed_all(stats, ref_items, "reference")]))
-    if "kl" in metrics:
+    if "kl" in metrics and not _shared_captions(gen_items, ref_items):
+        results["kl"] = {"skipped": "no generated prompt matches a reference caption, so no pair to compare "
+                                    "(generate from the reference captions, e.g. a demo split's captions.csv)"}
+    elif "kl" in metrics:
         value, pairs = paired_kl(_by_caption(ref_items, ref_p), _by_caption(gen_items, gen_p))
         results["kl"] = {"value": value, "pairs": pairs, "classifier": f"logistic regression over "
                          f"{classifier.label} ({len(classifier.classes)} classes) on mel-stats"}
@@ -134,20 +137,32 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
         results["adherence"] = adherence(classifier, [p for _, p in gen_items], gen_p, prompt_labels,
                                          [r.get(attribute) or None for r in ref_rows], ref_p)
     if "clap" in metrics:
-        if clap is None:
-            results["clap"] = {"skipped": "no CLAP weights given: pass --clap DIR_OR_HUB_ID (e.g. a local copy "
-                                          "of laion/larger_clap_music)"}
-        else:
-            model = ClapEmbedding(clap)
-            prompted = [(p, t) for p, t in gen_items if t]
-            if not prompted:
-                raise SsmusicError(f"{generated}: CLAP score needs prompts (sidecar JSONs from ssmusic generate)")
-            audio = np.stack([e.mean(0) for e in embed_all(model, prompted, "generated")])
-            text = model.embed_text([t for _, t in prompted])
-            audio /= np.linalg.norm(audio, axis=-1, keepdims=True)
-            results["clap"] = {"value": float((audio * text).sum(-1).mean()), "model": model.name,
-                               "pairs": len(prompted)}
+        results["clap"] = _clap_score(clap, gen_items, generated, embed_all)
+    if all("skipped" in results[m] for m in metrics):
+        reasons = "; ".join(f"{m}: {results[m]['skipped']}" for m in metrics)
+        raise SsmusicError(f"no metric could be computed ({reasons})")
     return results
+
+
+def _clap_score(clap: str | None, gen_items: list, generated, embed_all) -> dict:
+    """Mean cosine of CLAP text and audio embeddings over prompted clips, or why it is skipped."""
+    from ssmusic.metrics.embeddings import ClapEmbedding
+
+    if clap is None:
+        return {"skipped": "no CLAP weights given: pass --clap DIR_OR_HUB_ID (e.g. a local copy of "
+                           "laion/larger_clap_music)"}
+    model = ClapEmbedding(clap)
+    prompted = [(p, t) for p, t in gen_items if t]
+    if not prompted:
+        return {"skipped": f"{generated}: no prompts (sidecar JSONs from ssmusic generate)"}
+    audio = np.stack([e.mean(0) for e in embed_all(model, prompted, "generated")])
+    text = model.embed_text([t for _, t in prompted])
+    audio /= np.linalg.norm(audio, axis=-1, keepdims=True)
+    return {"value": float((audio * text).sum(-1).mean()), "model": model.name, "pairs": len(prompted)}
+
+
+def _shared_captions(generated: list, reference: list) -> set[str]:
+    return {t for _, t in generated if t is not None} & {t for _, t in reference if t is not None}
 
 
 def table(results: dict) -> str:

@@ -7,16 +7,25 @@ tensors are on CUDA. Parameters are identical on both paths, so one checkpoint r
 from __future__ import annotations
 
 import functools
+import importlib.util
+import warnings
 
 import torch
 
 
 @functools.lru_cache(maxsize=1)
 def _mamba_ssm():
+    """The fused kernels, or None. Not installed is the normal CPU case and stays silent; installed
+    but unimportable (CUDA/triton/ABI mismatch) would otherwise make GPU runs silently slow, so it
+    warns once (the cache) with the reason."""
+    if importlib.util.find_spec("mamba_ssm") is None:
+        return None
     try:
         from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
         from mamba_ssm.ops.triton.selective_state_update import selective_state_update
-    except Exception:  # ImportError, or a broken CUDA/triton install: fall back to PyTorch
+    except Exception as err:  # ImportError, OSError from a CUDA library, a triton error, ...
+        warnings.warn(f"mamba-ssm is installed but its kernels do not import ({type(err).__name__}: {err}); "
+                      "using the pure-PyTorch Mamba2 path", RuntimeWarning, stacklevel=3)
         return None
     return mamba_chunk_scan_combined, selective_state_update
 

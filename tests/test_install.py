@@ -1,0 +1,93 @@
+"""install.sh's decisions, run offline against a fake `python` (and fake apt-get/sudo) that log
+what they are asked to do."""
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0"
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+echo "python $*" >> "$FAKE_LOG"
+case "$*" in
+  *"sys.prefix == sys.base_prefix"*) exit "$FAKE_VENV_RC" ;;
+  *"print(sys.prefix)"*) echo /fake/env ;;
+  *"--index-url"*) exit "$FAKE_INDEX_RC" ;;
+  *"ssmusic --version"*) echo "ssmusic 0.1.0" ;;
+esac
+exit 0
+"""
+FAKE_TOOL = '#!/usr/bin/env bash\necho "$(basename "$0") $*" >> "$FAKE_LOG"\n'
+
+
+def _install(tmp_path: Path, in_venv: bool, index_reachable: bool = True, dry: bool = False):
+    """Run a copy of install.sh (it works in its own directory, so no .venv lands in the repo)."""
+    repo, bin_dir = tmp_path / "repo", tmp_path / "bin"
+    repo.mkdir()
+    bin_dir.mkdir()
+    shutil.copy(ROOT / "install.sh", repo / "install.sh")
+    for name, text in (("python", FAKE_PYTHON), ("apt-get", FAKE_TOOL), ("sudo", FAKE_TOOL),
+                       ("fluidsynth", FAKE_TOOL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "log"
+    log.touch()
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHON": str(bin_dir / "python"),
+           "FAKE_LOG": str(log), "FAKE_VENV_RC": "0" if in_venv else "1",
+           "FAKE_INDEX_RC": "0" if index_reachable else "1", "INSTALL_DRY_RUN": "1" if dry else "0"}
+    env.pop("VIRTUAL_ENV", None)
+    started = time.monotonic()
+    out = subprocess.run(["bash", str(repo / "install.sh")], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout, log.read_text(), time.monotonic() - started
+
+
+def test_without_a_virtualenv_it_creates_and_uses_dot_venv(tmp_path):
+    stdout, _, _ = _install(tmp_path, in_venv=False, dry=True)
+    fake = tmp_path / "bin" / "python"
+    assert "no virtualenv active: installing into" in stdout
+    assert f"+ {fake} -m venv .venv" in stdout
+    assert f"+ .venv/bin/python -m pip install -q --timeout 10 --retries 0 {CPU_INDEX}" in stdout
+    assert "+ .venv/bin/python -m pip install -q -e .[test]" in stdout
+    assert f"{fake} -m pip" not in stdout  # never pip into the (externally managed) system Python
+
+
+def test_in_a_virtualenv_it_installs_there(tmp_path):
+    stdout, _, _ = _install(tmp_path, in_venv=True, dry=True)
+    fake = tmp_path / "bin" / "python"
+    assert "installing into the active virtualenv (/fake/env)" in stdout
+    assert "-m venv" not in stdout and ".venv/bin/python" not in stdout
+    assert f"+ {fake} -m pip install -q -e .[test]" in stdout
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_torch_asks_the_cpu_index_first_and_falls_back_to_the_plain_pin(tmp_path, reachable):
+    stdout, log, seconds = _install(tmp_path, in_venv=True, index_reachable=reachable)
+    pip = [line for line in log.splitlines() if " -m pip install" in line]
+    assert pip[1].endswith(f"--timeout 10 --retries 0 {CPU_INDEX}")
+    if reachable:
+        assert len(pip) == 3 and "unreachable" not in stdout
+    else:
+        assert "CPU wheel index is unreachable" in stdout
+        assert pip[2] == "python -m pip install -q torch==2.13.0"
+    assert pip[-1] == "python -m pip install -q -e .[test]"
+    assert "ssmusic installed: ssmusic 0.1.0" in stdout and seconds < 30
+
+
+def test_pyproject_states_the_torch_the_code_needs():
+    import re
+
+    import torch
+
+    (spec,) = re.findall(r'"(torch\b[^"]*)"', (ROOT / "pyproject.toml").read_text())  # tomllib is 3.11+
+    minimum = tuple(int(x) for x in re.fullmatch(r"torch>=(\d+)\.(\d+)", spec).groups())
+    # the newest API the code calls: F.rms_norm (2.4); safe_globals with (object, "module.name")
+    # pairs, ssmusic/ssmttm.py (2.6)
+    assert minimum >= (2, 6), spec
+    assert hasattr(torch.nn.functional, "rms_norm") and hasattr(torch.serialization, "safe_globals")
+    assert tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]) >= minimum
