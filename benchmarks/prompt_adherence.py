@@ -38,6 +38,8 @@ ROWS: dict[str, dict] = {
     "dropout-0.3": {"note": "prefix, caption dropout 0.3 instead of 0.1", "caption_dropout": 0.3},
     "pooled-dropout-0.3": {"note": "prefix + pooled, caption dropout 0.3", "model": {"pooled_text": True},
                            "caption_dropout": 0.3},
+    "pooled-text-lr-10x": {"note": "prefix + pooled, 10x learning rate on the text projection and pooled vector",
+                           "model": {"pooled_text": True}, "text_lr_scale": 10.0},
     "pooled-wide": {"note": "prefix + pooled, d 384 x 10 layers", "model": {"pooled_text": True, "d_model": 384,
                                                                            "n_layers": 10}},
     "baseline-2x-steps": {"note": "prefix only, twice the steps", "steps_mult": 2},
@@ -56,7 +58,8 @@ def row_config(name: str, steps: int) -> TrainConfig:
     overrides = {**BASE.model_overrides, **row.get("model", {})}
     return replace(BASE, steps=steps * row.get("steps_mult", 1), model_overrides=overrides,
                    conditioning=row.get("conditioning", BASE.conditioning),
-                   caption_dropout=row.get("caption_dropout", BASE.caption_dropout))
+                   caption_dropout=row.get("caption_dropout", BASE.caption_dropout),
+                   text_lr_scale=row.get("text_lr_scale", BASE.text_lr_scale))
 
 
 def captions(demo_dir: Path, split: str) -> list[str]:

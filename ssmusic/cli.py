@@ -148,6 +148,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=0.0, help="default: 1e-3 tiny, 5e-4 small, 1e-4 paper")
     parser.add_argument("--warmup-steps", type=int, default=500, help="capped at 10%% of the run")
     parser.add_argument("--caption-dropout", type=float, default=0.1)
+    parser.add_argument("--text-lr-scale", type=float, default=1.0,
+                        help="learning-rate multiplier for the text projection and pooled caption vector")
     parser.add_argument("--crop-frames", type=int, default=0, help="train on random windows of this many frames "
                         "and validate on consecutive windows of the same length (0 = whole clips)")
     parser.add_argument("--eval-whole-clips", action="store_true",

@@ -51,6 +51,7 @@ class TrainConfig:
     warmup_steps: int = 500  # capped at 10% of the run
     label_smoothing: float = 0.1
     caption_dropout: float = 0.1
+    text_lr_scale: float = 1.0  # learning-rate multiplier of the text projection (and pooled vector)
     grad_clip: float = 1.0
     crop_frames: int = 0  # train on random windows of this many frames (0 = whole clips)
     # validate a cropped run on windows of crop_frames (what it trained on); False: on whole clips
@@ -94,6 +95,25 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             is_bias = name in biases or name.endswith("_bias")
             (decay if param.dim() >= 2 and not is_embedding and not is_bias else no_decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+# The modules that turn a caption into the model's condition (their learning rate can be scaled)
+TEXT_MODULES = ("text_proj", "text_norm", "pooled_proj", "pooled_norm", "null", "null_pooled")
+
+
+def scale_text_lr(groups: list[dict], model: torch.nn.Module, scale: float) -> list[dict]:
+    """Split each group so the text-conditioning parameters get `scale` x the learning rate
+    (group["lr_scale"], applied by the schedule). Scale 1 leaves the groups as they are."""
+    if scale == 1.0:
+        return groups
+    text = {id(p) for n, p in model.named_parameters() if n.split(".")[0] in TEXT_MODULES}
+    out = []
+    for group in groups:
+        for is_text in (False, True):
+            params = [p for p in group["params"] if (id(p) in text) == is_text]
+            if params:
+                out.append({**group, "params": params, "lr_scale": scale if is_text else 1.0})
+    return out
 
 
 class DataOrder:
@@ -294,7 +314,8 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
 
     torch.manual_seed(config.seed)
     model = MusicLM(lm_config).to(device)
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.learning_rate(),
+    groups = scale_text_lr(param_groups(model, config.weight_decay), model, config.text_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate(),
                                   eps=config.adam_eps, fused=device.type == "cuda" or None)
     order = DataOrder(len(train_set), config.seed, rank, world)
     crop_rng = torch.Generator().manual_seed(config.seed + 1)
@@ -341,7 +362,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
     while step < end:
         started = time.time()
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+            group["lr"] = lr_at(step, config) * group.get("lr_scale", 1.0)
         tokens, loss_sum = 0, 0.0
         for _ in range(config.grad_accum):
             codes, text, mask = _batch(train_set, order.take(config.batch_size), device, config.crop_frames,
@@ -399,6 +420,7 @@ def config_from_args(args) -> TrainConfig:
                        steps=args.steps if args.steps is not None else (0 if args.resume else 1000),
                        batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        warmup_steps=args.warmup_steps, caption_dropout=args.caption_dropout,
+                       text_lr_scale=args.text_lr_scale,
                        crop_frames=args.crop_frames, eval_windows=not args.eval_whole_clips, eval_every=args.eval_every, eval_batches=args.eval_batches,
                        save_every=args.save_every, seed=args.seed, device=args.device,
                        tensorboard=args.tensorboard)

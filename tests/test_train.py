@@ -238,3 +238,22 @@ def test_random_crops_never_fall_in_padding():
         assert crops.shape == (64, 2, 8)
         valid = (crops[:, 0] != pad).sum(-1)
         assert torch.equal(valid, lengths.clamp(max=8))  # as many valid frames as the clip can give
+
+
+def test_text_lr_scale_gives_the_text_projection_its_own_learning_rate(tmp_path, tiny_dataset):
+    from ssmusic.train import TEXT_MODULES, scale_text_lr
+
+    model = MusicLM(LMConfig.preset("tiny", card=16, text_dim=384, pooled_text=True))
+    base = param_groups(model, 0.02)
+    assert scale_text_lr(base, model, 1.0) is base  # unchanged runs keep their optimizer layout
+    groups = scale_text_lr(base, model, 10.0)
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in groups:
+        is_text = {names[id(p)].split(".")[0] in TEXT_MODULES for p in group["params"]}
+        assert is_text == {group["lr_scale"] == 10.0}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    run = tmp_path / "run"
+    config = TrainConfig(**{**TINY, "steps": 2, "warmup_steps": 1}, text_lr_scale=10.0)
+    train(tiny_dataset, run, config, progress=False)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["lr"] == pytest.approx(lr_at(0, config))  # the logged rate is the base group's
