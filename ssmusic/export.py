@@ -35,8 +35,7 @@ def export(source: str | Path, out: str | Path, dtype: str | None = None, cfg: f
         raise SsmusicError(f"--out {out}: is the source itself; choose another directory")
     pipeline = load_config(PipelineConfig, model_dir / "pipeline.json")
     pipeline = replace(pipeline, **{k: v for k, v in {"cfg_scale": cfg, "temperature": temperature,
-                                                       "top_k": top_k}.items() if v is not None})
-    pipeline.__post_init__()  # validates the new defaults
+                                                       "top_k": top_k}.items() if v is not None})  # validated
     tensors = load_tensors(model_dir / "model.safetensors")
     if dtype is not None:
         tensors = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in tensors.items()}
