@@ -49,7 +49,7 @@ def summarize(curves: dict[str, dict[int, list[dict]]], generation: dict[str, di
     reaches the reference's final mean validation loss; generation metrics per checked step."""
     reference = reference or next((v for v in curves if v.startswith("transformer")), None)
     summary: dict = {"variants": list(curves), "reference": reference, "val_loss": {}, "cond_gap": {},
-                     "wall_s": {}, "tokens_per_s": {}, "generation": {}}
+                     "wall_s": {}, "tokens_per_s": {}, "generation": {}, "generation_wall_s": {}}
     for variant, runs in curves.items():
         evals = {seed: [r for r in records if "val_loss" in r] for seed, records in runs.items()}
         for key in ("val_loss", "cond_gap", "wall_s"):
@@ -60,6 +60,10 @@ def summarize(curves: dict[str, dict[int, list[dict]]], generation: dict[str, di
             table = by_step((generation or {}).get(variant, {}), metric) if generation else {}
             if table:
                 summary["generation"].setdefault(metric, {})[variant] = {str(s): v for s, v in table.items()}
+        checked = {int(s) for table in summary["generation"].values() for s in table.get(variant, {})}
+        if checked:  # training wall time at each checked step, for the generation metrics vs wall time
+            at_checks = {seed: [r for r in records if r["step"] in checked] for seed, records in runs.items()}
+            summary["generation_wall_s"][variant] = {str(s): v for s, v in by_step(at_checks, "wall_s").items()}
     finals = {v: statistics.fmean(records[-1]["wall_s"] for records in runs.values() if records)
               for v, runs in curves.items() if any(runs.values())}
     budget = min(finals.values()) if finals else 0.0
@@ -112,6 +116,12 @@ def markdown(summary: dict, params: dict[str, int | None]) -> str:
     gaps = [list(summary["cond_gap"][v].values())[-1] if summary["cond_gap"][v] else None for v in variants]
     lines += ["", "Conditioning gap at the last step (val CE with shuffled captions − with true captions):", "",
               header[0].replace("| step |", "| |"), header[1], "| cond gap | " + " | ".join(_cell(g) for g in gaps) + " |"]
+    if summary["generation_wall_s"]:
+        table = summary["generation_wall_s"]
+        lines += ["", "Training wall time (s) at the generation checks, mean [min–max] over seeds (the x axis of "
+                  "the generation metrics' wall-time plots):", ""] + header
+        for step in sorted({int(s) for v in table.values() for s in v}):
+            lines.append(f"| {step} | " + " | ".join(_cell(table.get(v, {}).get(str(step)), 0) for v in variants) + " |")
     for metric, table in summary["generation"].items():
         lines += ["", f"{metric} of generated test captions, mean [min–max] over seeds:", ""] + header
         for step in sorted({int(s) for v in table.values() for s in v}):
@@ -139,7 +149,7 @@ def plot(summary: dict, path: Path, title: str) -> None:
     from ssmusic.atomic import atomic_path
 
     panels = [("val_loss", "step"), ("val_loss", "wall"), ("cond_gap", "step")]
-    panels += [(metric, "step") for metric in summary["generation"]]
+    panels += [(metric, x) for metric in summary["generation"] for x in ("step", "wall")]
     rows = (len(panels) + 2) // 3
     figure, axes = plt.subplots(rows, 3, figsize=(15, 4 * rows), squeeze=False)
     for axis, (key, x) in zip(axes.flat, panels):
@@ -148,7 +158,10 @@ def plot(summary: dict, path: Path, title: str) -> None:
             table = source.get(variant, {})
             if not table:
                 continue
-            xs = [summary["wall_s"][variant][s]["mean"] for s in table] if x == "wall" else [int(s) for s in table]
+            walls = summary["generation_wall_s" if key in summary["generation"] else "wall_s"].get(variant, {})
+            if x == "wall" and any(s not in walls for s in table):
+                continue
+            xs = [walls[s]["mean"] for s in table] if x == "wall" else [int(s) for s in table]
             _band(axis, xs, table, variant)
         axis.set(xlabel="training wall time (s, seed mean)" if x == "wall" else "optimizer step",
                  ylabel={"val_loss": "validation CE per token", "cond_gap": "shuffled − true caption CE"}.get(key, key),

@@ -87,6 +87,14 @@ def test_compare_cli_seeds_variants_windows_and_generation(tmp_path, tiny_datase
         assert summary["val_loss"][variant]["4"]["n"] == 2 and list(summary["val_loss"][variant]) == ["2", "4"]
         for metric in ("fad", "kl"):
             assert sorted(summary["generation"][metric][variant]) == ["2", "4"]
+        # generation metrics vs wall time: the training wall time at each checked step, over both seeds
+        logged = {s: [json.loads(line) for line in (out / variant / f"seed{s}" / "metrics.jsonl").read_text().splitlines()]
+                  for s in (0, 1)}
+        for step in (2, 4):
+            walls = [r["wall_s"] for s in (0, 1) for r in logged[s] if r["step"] == step]
+            assert summary["generation_wall_s"][variant][str(step)]["n"] == 2
+            assert summary["generation_wall_s"][variant][str(step)]["max"] == max(walls)
+    assert "Training wall time (s) at the generation checks" in printed
     assert summary["settings"]["seeds"] == [0, 1] and "20-frame windows" in summary["settings"]["validation"]
     assert summary["settings"]["valid_clips"] == 2
     # the seed is the only difference between a variant's runs; the variant the only one within a seed
