@@ -35,11 +35,11 @@ def _peak_mb() -> float:
 
 
 def _model(backbone: str, preset: str, device: str, **overrides):
-    from ssmusic.config import LMConfig
+    from ssmusic import presets
     from ssmusic.lm import MusicLM
 
     torch.manual_seed(0)
-    config = LMConfig.preset(preset, backbone=backbone, dropout=0.0, **overrides)
+    config = presets.preset(preset, backbone=backbone, dropout=0.0, **overrides)
     return MusicLM(config).to(device).eval()
 
 
@@ -165,9 +165,10 @@ def _musicgen_config(preset: str, max_tokens: int):
     4x FFN, and the depth whose parameter count is closest to our SiMBA's at the preset."""
     from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
 
-    from ssmusic.config import LMConfig, count_parameters
+    from ssmusic import presets
+    from ssmusic.presets import count_parameters
 
-    ours = LMConfig.preset(preset)
+    ours = presets.preset(preset)
     target = count_parameters(ours)
 
     def config(layers: int) -> MusicgenDecoderConfig:
@@ -210,9 +211,9 @@ def mamba2_peer(preset: str, new_tokens: int, device: str = "cpu") -> dict:
     """transformers' Mamba2 (its CPU reference path) at our small SiMBA's width and depth, batch 2."""
     from transformers import Mamba2Config, Mamba2ForCausalLM
 
-    from ssmusic.config import LMConfig
+    from ssmusic import presets
 
-    ours = LMConfig.preset(preset)
+    ours = presets.preset(preset)
     config = Mamba2Config(vocab_size=1024, hidden_size=ours.d_model, num_hidden_layers=ours.n_layers,
                           state_size=ours.d_state, head_dim=ours.headdim, expand=ours.expand, n_groups=1,
                           num_heads=ours.expand * ours.d_model // ours.headdim, chunk_size=ours.chunk_size)
@@ -428,7 +429,7 @@ def tables(results: dict) -> str:
 
 
 def run(args) -> int:
-    from ssmusic.config import write_json_atomic
+    from ssmusic.atomic import write_json_atomic
 
     positions = tuple(int(p) for p in args.positions.split(",")) if args.positions else POSITIONS
     if args.quick:

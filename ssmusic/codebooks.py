@@ -204,7 +204,7 @@ def run(args) -> int:
     import sys
 
     from ssmusic.atomic import atomic_path
-    from ssmusic.config import write_json_atomic
+    from ssmusic.atomic import write_json_atomic
 
     out = Path(args.out)
     if out.suffix != ".json":

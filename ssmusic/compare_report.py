@@ -18,7 +18,9 @@ def spread(values: list[float]) -> dict:
 
 
 def parameter_count(model_dir: Path) -> int | None:
-    from ssmusic.config import LMConfig, count_parameters, from_dict, read_json
+    from ssmusic.atomic import read_json
+    from ssmusic.config import LMConfig, from_dict
+    from ssmusic.presets import count_parameters
 
     path = model_dir / "lm_config.json"
     if not path.is_file():
@@ -167,7 +169,7 @@ def plot(summary: dict, path: Path, title: str) -> None:
 def write_report(out_dir: Path, curves: dict, generation: dict, params: dict, settings: dict) -> dict:
     """compare.json, compare.md and compare.png in out_dir (atomically); returns summary and table."""
     from ssmusic.atomic import atomic_path
-    from ssmusic.config import write_json_atomic
+    from ssmusic.atomic import write_json_atomic
 
     summary = summarize(curves, generation)
     summary.update(parameters=params, settings=settings)

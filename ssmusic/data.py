@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ssmusic.config import read_json
+from ssmusic.atomic import read_json
 from ssmusic.errors import SsmusicError
 
 

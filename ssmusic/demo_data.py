@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ssmusic.atomic import atomic_path
-from ssmusic.config import write_json_atomic
+from ssmusic.atomic import write_json_atomic
 from ssmusic.errors import SsmusicError
 
 SOUNDFONT_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssmusic.config import write_json_atomic
+from ssmusic.atomic import write_json_atomic
 from ssmusic.errors import SsmusicError
 
 

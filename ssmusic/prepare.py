@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ssmusic.atomic import atomic_path
-from ssmusic.config import write_json_atomic
+from ssmusic.atomic import write_json_atomic
 from ssmusic.errors import SsmusicError
 
 SPLITS = ("train", "valid", "test")

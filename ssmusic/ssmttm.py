@@ -33,7 +33,8 @@ from typing import Any
 import torch
 
 from ssmusic.atomic import atomic_dir
-from ssmusic.config import LMConfig, PipelineConfig, read_json, save_config
+from ssmusic.atomic import read_json
+from ssmusic.config import LMConfig, PipelineConfig, save_config
 from ssmusic.errors import SsmusicError
 
 PREFIX = "music_model."

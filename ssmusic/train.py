@@ -21,12 +21,13 @@ from typing import Iterable
 
 import torch
 
-from ssmusic.atomic import atomic_path
 from ssmusic.checkpoint import (capture_rng, export_model, latest_checkpoint, load_checkpoint, restore_rng,
                                 save_checkpoint)
-from ssmusic.config import LMConfig, from_dict, read_json, write_json_atomic
+from ssmusic.atomic import atomic_path, read_json, write_json_atomic
+from ssmusic.config import LMConfig, from_dict
 from ssmusic.data import CodesDataset, collate
 from ssmusic.errors import SsmusicError
+from ssmusic import presets
 from ssmusic.lm import MusicLM, token_loss
 
 # The paper trains a 281M model for 20k+ steps at lr 1e-4. Short CPU runs of the small presets
@@ -73,7 +74,7 @@ class TrainConfig:
                       n_codebooks=self.codebooks, text_dim=manifest["text_dim"] or 384)
         if self.backbone == "simba":
             values["channel_mixer"] = self.channel_mixer
-        return LMConfig.preset(self.preset, **values, **self.model_overrides)
+        return presets.preset(self.preset, **values, **self.model_overrides)
 
 
 def lr_at(step: int, config: TrainConfig) -> float:

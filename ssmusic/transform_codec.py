@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ssmusic.config import from_dict, read_json, write_json_atomic
+from ssmusic.atomic import read_json, write_json_atomic
+from ssmusic.config import from_dict
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors, save_tensors
 

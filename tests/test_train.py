@@ -9,6 +9,7 @@ from ssmusic.checkpoint import latest_checkpoint
 from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors
+from ssmusic import presets
 from ssmusic.config import LMConfig
 from ssmusic.data import CodesDataset
 from ssmusic.lm import MusicLM
@@ -77,7 +78,7 @@ def test_resume_refuses_a_different_dataset(tmp_path, tiny_dataset):
 
 
 def test_weight_decay_on_matrices_only_never_on_biases_of_any_mixer():
-    model = MusicLM(LMConfig.preset("tiny", channel_mixer="einfft", conditioning="cross", card=16, text_dim=8))
+    model = MusicLM(presets.preset("tiny", channel_mixer="einfft", conditioning="cross", card=16, text_dim=8))
     decay, no_decay = param_groups(model, 0.02)
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}
@@ -143,7 +144,7 @@ def test_conditioning_gap_is_zero_without_text_and_nonzero_with_it(tiny_dataset)
     valid = CodesDataset(tiny_dataset, "train", n_codebooks=1)  # 12 clips, varied codes
     config = TrainConfig(**TINY)
     assert len(set(valid.captions)) > 1
-    model = MusicLM(LMConfig.preset("tiny", conditioning="pooled", card=16, text_dim=384, dropout=0.0))
+    model = MusicLM(presets.preset("tiny", conditioning="pooled", card=16, text_dim=384, dropout=0.0))
     with torch.no_grad():  # a caption that changes the output strongly...
         model.pooled_proj.weight.normal_(0, 1.0)
         model.heads[0].weight.normal_(0, 1.0)
@@ -173,7 +174,7 @@ def test_validation_of_a_cropped_run_scores_windows_of_the_crop_length(tiny_data
     from ssmusic.lm import token_loss
 
     valid = CodesDataset(tiny_dataset, "train", n_codebooks=1)
-    model = MusicLM(LMConfig.preset("tiny", backbone="transformer", card=16, text_dim=384, dropout=0.0)).eval()
+    model = MusicLM(presets.preset("tiny", backbone="transformer", card=16, text_dim=384, dropout=0.0)).eval()
     crop = 20
     losses = evaluate(model, valid, TrainConfig(**{**TINY, "crop_frames": crop}), torch.device("cpu"), None)
     total = count = 0.0
@@ -243,7 +244,7 @@ def test_random_crops_never_fall_in_padding():
 def test_text_lr_scale_gives_the_text_projection_its_own_learning_rate(tmp_path, tiny_dataset):
     from ssmusic.train import TEXT_MODULES, scale_text_lr
 
-    model = MusicLM(LMConfig.preset("tiny", card=16, text_dim=384, pooled_text=True))
+    model = MusicLM(presets.preset("tiny", card=16, text_dim=384, pooled_text=True))
     base = param_groups(model, 0.02)
     assert scale_text_lr(base, model, 1.0) is base  # unchanged runs keep their optimizer layout
     groups = scale_text_lr(base, model, 10.0)

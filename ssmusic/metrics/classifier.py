@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssmusic.config import read_json, write_json_atomic
+from ssmusic.atomic import read_json, write_json_atomic
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors, save_tensors
 

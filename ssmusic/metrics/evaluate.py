@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssmusic.config import write_json_atomic
+from ssmusic.atomic import write_json_atomic
 from ssmusic.errors import SsmusicError
 
 METRICS = ("fad", "kl", "adherence", "clap")
