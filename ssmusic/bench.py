@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from ssmusic.sampling import SamplingParams
+
 DAC44K_FRAME_RATE = 44100 / 512  # 86.13 frames/s
 DAC44K_FRAMES_30S = 2588  # 30 s of DAC 44.1 kHz tokens
 POSITIONS = (100, 1000, 2588, 10000, 25000)
@@ -62,24 +64,22 @@ def decode(backbone: str, preset: str, position: int, steps: int, device: str = 
     model = _model(backbone, preset, device)
     cond, mask = _condition(model, 2)
     if backbone == "transformer":
-        h, states, memory, pos = model._prefill(cond, mask, position + steps + 8)
-        for block in states:
-            for state in block:
-                if state is not None:  # a KV cache: fill `position` entries
-                    start = state.length
-                    state.k[:, :, start:start + position].normal_()
-                    state.v[:, :, start:start + position].normal_()
-                    state.key_mask[:, start:start + position] = True
-                    state.length = start + position
-        pos = pos + position
+        h, state = model.prefill(cond, mask, position + steps + 8)
+        for block in state.blocks:  # a KV cache: fill `position` entries
+            cache = block.mixer
+            start = cache.length
+            cache.k[:, :, start:start + position].normal_()
+            cache.v[:, :, start:start + position].normal_()
+            cache.key_mask[:, start:start + position] = True
+            cache.length = start + position
     else:  # an SSM state has the same size at every position: fill it instead of prefilling P tokens
-        h, states, memory, pos = model._prefill(cond, mask, steps + 8)
-        for block in states:
-            for state in block:
-                if state is not None:
-                    state.conv.normal_()
-                    state.ssm.normal_(std=0.1)
-        pos = pos + position
+        h, state = model.prefill(cond, mask, steps + 8)
+        for block in state.blocks:
+            for ssm in (block.mixer, block.channel_mixer):
+                if ssm is not None:
+                    ssm.conv.normal_()
+                    ssm.ssm.normal_(std=0.1)
+    state.position = state.position + position
     generator = torch.Generator(device=device).manual_seed(0)
     times = []
     for t in range(steps + 3):
@@ -88,7 +88,7 @@ def decode(backbone: str, preset: str, position: int, steps: int, device: str = 
         logits = model._logits(h).float()
         guided = logits[:1] + 2.0 * (logits[:1] - logits[1:])
         token = sample_next(guided, 250, 0.0, 1.0, generator)
-        h = model._advance(torch.cat([token, token]), states, memory, pos + t)
+        h = model.step(torch.cat([token, token]), state)
         _sync(device)
         if t >= 3:
             times.append(time.perf_counter() - started)
@@ -117,10 +117,9 @@ def end_to_end(preset: str, frames: int, device: str = "cpu") -> dict:
     minus the codec (see dac_decode) and the text encoder."""
     model = _model("simba", preset, device)
     text = torch.randn(1, 16, model.config.text_dim, device=device)
-    generator = torch.Generator(device=device).manual_seed(0)
     _sync(device)
     started = time.perf_counter()
-    model.generate(text, None, steps=frames, cfg_scale=3.0, top_k=250, generator=generator)
+    model.generate(text, None, steps=frames, sampling=SamplingParams(cfg_scale=3.0, top_k=250, seed=0))
     _sync(device)
     wall = time.perf_counter() - started
     return {"wall_s": wall, "frames": frames, "audio_s": frames / DAC44K_FRAME_RATE,
@@ -260,11 +259,14 @@ def decode_flops(backbone: str, preset: str, position: int) -> float:
     model = _model(backbone, preset, "meta")
     c = model.config
     flops = 2 * sum(p.numel() for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed"))
+    from ssmusic.layers import SelfAttention
+    from ssmusic.mamba2 import Mamba2
+
     for block in model.blocks:
-        for layer in block:
-            if layer.kind == "mamba":
+        for layer in (block.mixer, block.channel_mixer):
+            if isinstance(layer, Mamba2):
                 flops += 4 * c.expand * c.d_model * c.d_state  # decay+input, read-out
-            if layer.kind == "attention":
+            if isinstance(layer, SelfAttention):
                 flops += 4 * position * c.d_model  # q.k and weights.v
     return float(flops)
 

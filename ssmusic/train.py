@@ -212,12 +212,12 @@ def evaluate(model: MusicLM, dataset: CodesDataset, config: TrainConfig, device,
             codes, (text, mask, other_text, other_mask) = _windows(codes, config.crop_frames,
                                                                    (text, mask, other_text, other_mask))
         null = torch.ones(codes.shape[0], dtype=torch.bool, device=device)
-        valid = int((codes != model.special).sum())
+        valid = int((codes != model.pad_id).sum())
         for key, (t, m, n) in {"val_loss": (text, mask, None), "val_loss_shuffled": (other_text, other_mask, None),
                                "val_loss_null": (text, mask, null)}.items():
             with _autocast(device):
                 logits = model(codes, t, m, n)
-            totals[key] += float(token_loss(logits, codes, model.special)) * valid
+            totals[key] += float(token_loss(logits, codes, model.pad_id)) * valid
         count += valid
     model.train()
     losses = {key: round(value / max(1, count), 5) for key, value in totals.items()}
@@ -371,13 +371,13 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
             null = torch.rand(codes.shape[0], generator=dropout_rng) < config.caption_dropout
             with _autocast(device):
                 logits = wrapped(codes, text, mask, null.to(device))
-            loss = token_loss(logits, codes, model.special, config.label_smoothing)
+            loss = token_loss(logits, codes, model.pad_id, config.label_smoothing)
             if not torch.isfinite(loss.detach()):
                 where = f"; the last good checkpoint is {last_saved}" if last_saved else ""
                 raise SsmusicError(f"step {step}: loss is {float(loss.detach())}, stopping{where}")
             (loss / config.grad_accum).backward()
             loss_sum += float(loss.detach()) / config.grad_accum
-            tokens += int((codes != model.special).sum())
+            tokens += int((codes != model.pad_id).sum())
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

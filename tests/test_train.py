@@ -184,8 +184,8 @@ def test_validation_of_a_cropped_run_scores_windows_of_the_crop_length(tiny_data
             for start in range(0, item["codes"].shape[-1] - crop + 1, crop):
                 codes = item["codes"][None, :, start:start + crop]
                 logits = model(codes, item["text"][None], item["text_mask"][None])
-                valid_tokens = int((codes != model.special).sum())
-                total += float(token_loss(logits, codes, model.special)) * valid_tokens
+                valid_tokens = int((codes != model.pad_id).sum())
+                total += float(token_loss(logits, codes, model.pad_id)) * valid_tokens
                 count += valid_tokens
     assert losses["val_loss"] == pytest.approx(total / count, rel=1e-4)
     whole = evaluate(model, valid, TrainConfig(**TINY), torch.device("cpu"), None)
