@@ -18,7 +18,7 @@ from ssmusic.config import LMConfig
 from ssmusic.errors import ConfigError
 from ssmusic.layers import MLP, CrossAttention, EinFFT, RMSNorm, SelfAttention
 from ssmusic.mamba2 import Mamba2
-from ssmusic.state import BlockState, CrossState
+from ssmusic.state import BlockState
 
 
 def _mamba2(c: LMConfig) -> Mamba2:

@@ -10,10 +10,13 @@ from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors
 from ssmusic import presets
-from ssmusic.config import LMConfig
+
 from ssmusic.data import CodesDataset
 from ssmusic.lm import MusicLM
-from ssmusic.train import DataOrder, TrainConfig, evaluate, lr_at, param_groups, train
+from ssmusic.data import DataOrder
+from ssmusic.optim import lr_at, param_groups
+from ssmusic.train import TrainConfig, train
+from ssmusic.validation import evaluate
 
 TINY = dict(preset="tiny", steps=6, batch_size=4, eval_every=3, save_every=3, warmup_steps=2,
             model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8})
@@ -139,7 +142,6 @@ def test_cli_train(tmp_path, tiny_dataset, capsys):
 
 
 def test_conditioning_gap_is_zero_without_text_and_nonzero_with_it(tiny_dataset):
-    from ssmusic.config import LMConfig
 
     valid = CodesDataset(tiny_dataset, "train", n_codebooks=1)  # 12 clips, varied codes
     config = TrainConfig(**TINY)
@@ -159,7 +161,7 @@ def test_conditioning_gap_is_zero_without_text_and_nonzero_with_it(tiny_dataset)
 
 
 def test_windows_split_clips_in_order_and_repeat_their_captions():
-    from ssmusic.train import _windows
+    from ssmusic.validation import _windows
 
     codes = torch.arange(2 * 1 * 7).reshape(2, 1, 7)
     windows, (text,) = _windows(codes, 3, (torch.tensor([[10.0], [20.0]]),))
@@ -170,7 +172,6 @@ def test_windows_split_clips_in_order_and_repeat_their_captions():
 
 
 def test_validation_of_a_cropped_run_scores_windows_of_the_crop_length(tiny_dataset):
-    from ssmusic.config import LMConfig
     from ssmusic.lm import token_loss
 
     valid = CodesDataset(tiny_dataset, "train", n_codebooks=1)
@@ -227,7 +228,7 @@ def test_resume_refuses_a_conflicting_flag_and_applies_a_harmless_one(tmp_path, 
 
 
 def test_random_crops_never_fall_in_padding():
-    from ssmusic.train import random_crop
+    from ssmusic.data import random_crop
 
     pad = 16
     codes = torch.randint(0, pad, (64, 2, 20))
@@ -242,7 +243,7 @@ def test_random_crops_never_fall_in_padding():
 
 
 def test_text_lr_scale_gives_the_text_projection_its_own_learning_rate(tmp_path, tiny_dataset):
-    from ssmusic.train import TEXT_MODULES, scale_text_lr
+    from ssmusic.optim import TEXT_MODULES, scale_text_lr
 
     model = MusicLM(presets.preset("tiny", card=16, text_dim=384, pooled_text=True))
     base = param_groups(model, 0.02)
