@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ssmusic.atomic import write_json_atomic
+from ssmusic.captions import read_csv
 from ssmusic.errors import SsmusicError
 
 
@@ -43,15 +44,12 @@ def plan_outputs(prompts: list[str], samples: int, out: Path) -> list[Job]:
 def read_prompts(path: str | Path, split: str | None = None) -> list[str]:
     """Prompts from a file: a CSV with a `caption` or `prompt` column (and optionally `split`, which
     `split` filters on: e.g. a demo dataset's captions.csv), or plain text, one prompt per line."""
-    import csv
-
     path = Path(path)
     if not path.is_file():
         raise SsmusicError(f"--prompts-from {path}: no such file")
     if path.suffix.lower() != ".csv":
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    _, rows = read_csv(path)
     column = next((c for c in ("caption", "prompt") if rows and c in rows[0]), None)
     if column is None:
         raise SsmusicError(f"--prompts-from {path}: expected a 'caption' or 'prompt' column")
