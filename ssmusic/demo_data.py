@@ -309,7 +309,7 @@ def _render_job(args):
     return render(*args)
 
 
-def build(out_dir: str | Path, clips: int = 500, seconds: float = 10.0, sample_rate: int = 22050, seed: int = 0,
+def build(out_dir: str | Path, clips: int = 600, seconds: float = 10.0, sample_rate: int = 22050, seed: int = 0,
           soundfont: str | None = None, workers: int = 2, progress: bool = True) -> dict:
     """Build the dataset in OUT_DIR: WAVs, captions.csv, dataset.json. Returns dataset.json's content."""
     import multiprocessing
