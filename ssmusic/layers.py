@@ -154,7 +154,7 @@ class SelfAttention(nn.Module):
         state.key_mask[:, t] = True
         state.length = t + 1
         # Written out rather than SDPA: for one query over a long cache, CPU SDPA falls back to its math
-        # path, which rescales the whole key cache every step (~3x slower at 10k positions).
+        # path, which rescales the whole key cache every step (several times slower on a long cache).
         scores = (q @ state.k[:, :, :t + 1].transpose(-1, -2)) * self.head_dim ** -0.5
         scores = scores.masked_fill(~state.key_mask[:, None, None, :t + 1], float("-inf"))
         out = torch.softmax(scores, dim=-1) @ state.v[:, :, :t + 1]
