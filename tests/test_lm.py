@@ -240,3 +240,16 @@ def test_pooled_caption_reaches_every_position_and_null_rows_ignore_it():
         padded_text = torch.cat([text, torch.randn(3, 4, TEXT_DIM)], dim=1)
         padded_mask = torch.cat([mask, torch.zeros(3, 4, dtype=torch.bool)], dim=1)
         torch.testing.assert_close(model(codes, padded_text, padded_mask), a, atol=1e-5, rtol=1e-5)
+
+
+def test_an_unknown_mixer_kind_raises_instead_of_becoming_einfft():
+    from ssmusic.blocks import channel_mixer, sequence_mixer
+    from ssmusic.errors import ConfigError
+
+    config = LMConfig(d_model=32, headdim=8)
+    config.channel_mixer = "fnet"  # past validation, as a hand-edited config object could be
+    with pytest.raises(ConfigError, match="fnet"):
+        channel_mixer(config)
+    config.channel_mixer, config.backbone = "mlp", "rwkv"
+    with pytest.raises(ConfigError, match="rwkv"):
+        sequence_mixer(config)
