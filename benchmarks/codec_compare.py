@@ -10,7 +10,6 @@ directory of audio (files split 80/20 in sorted order). Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -18,16 +17,15 @@ from pathlib import Path
 import torch
 
 from ssmusic.audio import list_audio_files, read_audio
+from ssmusic.captions import split_paths
 from ssmusic.metrics.reconstruction import mel_distance, si_snr
 from ssmusic.transform_codec import TransformCodecConfig, fit_codec
 
 
 def split_files(directory: Path) -> tuple[list[Path], list[Path]]:
-    captions = directory / "captions.csv"
-    if captions.is_file():
-        rows = list(csv.DictReader(captions.open()))
-        pick = lambda split: [directory / r["path"] for r in rows if r.get("split") == split]  # noqa: E731
-        return pick("train"), pick("test")
+    train, test = split_paths(directory, "train"), split_paths(directory, "test")
+    if train is not None:
+        return train, test
     files = list_audio_files(directory)
     cut = int(0.8 * len(files))
     return files[:cut], files[cut:]

@@ -1,10 +1,10 @@
-"""Why `ssmusic.layers.Linear` exists: time the few-row products of a decode step, fp32 on CPU.
+"""Why `ssmusic.layers.FewRowLinear` exists: time the few-row products of a decode step, fp32 on CPU.
 
     python benchmarks/linear_rows.py [--threads 2]
 
 For each weight shape of the `small` SiMBA (Mamba2 in_proj/out_proj, MLP fc1/fc2), 24 distinct weights
 (more than the caches hold, as in a real step) are multiplied by a [rows, in] batch through
-`F.linear`, through `W @ x.T`, and through our Linear. Prints microseconds per product and the
+`F.linear`, through `W @ x.T`, and through our FewRowLinear. Prints microseconds per product and the
 weight bytes streamed per second.
 """
 
@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ssmusic.layers import Linear
+from ssmusic.layers import FewRowLinear
 
 SHAPES = ((2192, 512), (512, 1024), (1024, 512), (512, 1024))
 
@@ -40,7 +40,7 @@ def main() -> None:
     print(f"| weight [out, in] | rows | F.linear us | W @ x.T us | ssmusic Linear us | Linear GB/s |")
     print("|---|---|---|---|---|---|")
     for out_features, in_features in sorted(set(SHAPES)):
-        layers = [Linear(in_features, out_features, bias=False) for _ in range(24)]
+        layers = [FewRowLinear(in_features, out_features, bias=False) for _ in range(24)]
         megabytes = out_features * in_features * 4 / 1e6
         for rows in (1, 2, 4, 8, 16, 32):
             x = torch.randn(rows, in_features)

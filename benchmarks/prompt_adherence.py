@@ -92,7 +92,7 @@ def conditioning_gap(run_dir: Path, data_dir: Path) -> dict:
     """The last logged validation losses, computed now for a model trained before they were logged."""
     from ssmusic.data import CodesDataset
     from ssmusic.lm import MusicLM
-    from ssmusic.train import evaluate
+    from ssmusic.validation import evaluate
 
     evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = [r for r in evals if "val_loss" in r][-1]

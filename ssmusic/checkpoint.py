@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ssmusic.atomic import atomic_dir
-from ssmusic.config import read_json, write_json_atomic
+from ssmusic.atomic import read_json, write_json_atomic
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors, save_tensors
 

@@ -29,8 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ssmusic {_version()}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    # Subcommands are registered below, one function per command.
-    for register in REGISTRY:
+    # one function per command, defined below, in the order --help lists them
+    for register in (_register_generate, _register_import_ssmttm, _register_data, _register_prepare,
+                     _register_train, _register_compare, _register_evaluate, _register_codebooks,
+                     _register_bench, _register_codec, _register_export):
         register(sub)
     return parser
 
@@ -44,9 +46,6 @@ def _version() -> str:
         return "unknown"
 
 
-REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
 def _register_generate(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.generate import run as generate
@@ -57,8 +56,6 @@ def _register_generate(sub: argparse._SubParsersAction) -> None:
 
     add_arguments(_add(sub, "generate", "generate music from text prompts into WAV files", run, add_help=False))
 
-
-REGISTRY.append(_register_generate)
 
 
 def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
@@ -82,8 +79,6 @@ def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="replace MODEL_DIR if it exists")
 
 
-REGISTRY.append(_register_import_ssmttm)
-
 
 def _register_data(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
@@ -105,8 +100,6 @@ def _register_data(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--soundfont", default=None, help="a General MIDI .sf2 (default: FluidR3_GM)")
     demo.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
 
-
-REGISTRY.append(_register_data)
 
 
 def _register_prepare(sub: argparse._SubParsersAction) -> None:
@@ -130,8 +123,6 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-clips-per-file", type=int, default=0, help="0 = all")
     parser.add_argument("--no-text-cache", action="store_true", help="do not store caption embeddings")
 
-
-REGISTRY.append(_register_prepare)
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -195,8 +186,6 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
 
 
-REGISTRY.append(_register_train)
-
 
 def _register_compare(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
@@ -225,8 +214,6 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
     _train_arguments(parser)
 
 
-REGISTRY.append(_register_compare)
-
 
 def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
@@ -248,8 +235,6 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/ssmusic/embeddings)")
     parser.add_argument("--out", default=None, help="results JSON (default GENERATED_DIR/evaluation.json)")
 
-
-REGISTRY.append(_register_evaluate)
 
 
 def _register_codebooks(sub: argparse._SubParsersAction) -> None:
@@ -273,8 +258,6 @@ def _register_codebooks(sub: argparse._SubParsersAction) -> None:
                         "beside it (default codebooks.json)")
 
 
-REGISTRY.append(_register_codebooks)
-
 
 def _register_bench(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
@@ -293,8 +276,6 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
                         help="instead: the 281M paper-size SiMBA against the released generation loop (~6 min)")
     parser.add_argument("--out", default="bench.json", help="JSON results (and .md tables) path")
 
-
-REGISTRY.append(_register_bench)
 
 
 def _register_codec(sub: argparse._SubParsersAction) -> None:
@@ -317,8 +298,6 @@ def _register_codec(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--name", default=None, help="name recorded in codec.json")
 
 
-REGISTRY.append(_register_codec)
-
 
 def _register_export(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
@@ -335,8 +314,6 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--temperature", type=float, default=None, help="default sampling temperature")
     parser.add_argument("--top-k", type=int, default=None, help="default top-k")
 
-
-REGISTRY.append(_register_export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

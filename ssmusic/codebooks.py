@@ -203,8 +203,7 @@ def plot(result: dict, path: str | Path) -> None:
 def run(args) -> int:
     import sys
 
-    from ssmusic.atomic import atomic_path
-    from ssmusic.config import write_json_atomic
+    from ssmusic.atomic import write_json_atomic, write_text_atomic
 
     out = Path(args.out)
     if out.suffix != ".json":
@@ -213,8 +212,7 @@ def run(args) -> int:
                             args.max_files)
     table = markdown(result)
     write_json_atomic(out, {"command": " ".join(["ssmusic", *sys.argv[1:]]), **result})
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text(table + "\n")
+    write_text_atomic(out.with_suffix(".md"), table + "\n")
     plot(result, out.with_suffix(".png"))
     print(table)
     print(f"written: {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ssmusic.errors import SsmusicError
+from ssmusic.hub import load_pretrained
 
 DEFAULT_CODEC = "ssmusic-mel-22k"
 DEFAULT_CODEC_DIR = Path(__file__).parent / "assets" / "codec"
@@ -93,22 +94,16 @@ class HFCodec:
 def _load_hf(name: str):
     from transformers import AutoConfig, DacModel, EncodecModel
 
-    local = Path(name).is_dir()
-    try:
+    def load(local: bool):
         config = AutoConfig.from_pretrained(name, local_files_only=local)
         if config.model_type == "dac":
             return DacModel.from_pretrained(name, local_files_only=local)
         if config.model_type == "encodec":
             return EncodecModel.from_pretrained(name, local_files_only=local)
-    except (OSError, ValueError) as err:
-        if local:
-            raise SsmusicError(f"codec {name!r}: cannot load the local directory ({err})".splitlines()[0]) from None
-        raise SsmusicError(
-            f"codec {name!r} needs its weights: on a connected machine run `huggingface-cli download "
-            f"{name} --local-dir DIR` (config.json + model.safetensors), copy DIR here and pass "
-            f"--codec DIR") from None
-    raise SsmusicError(f"codec {name!r}: model type {config.model_type!r} is not a supported codec "
-                       "(dac, encodec, or an ssmusic transform codec directory)")
+        raise SsmusicError(f"codec {name!r}: model type {config.model_type!r} is not a supported codec "
+                           "(dac, encodec, or an ssmusic transform codec directory)")
+
+    return load_pretrained("codec", name, load, "pass --codec DIR", files="config.json + model.safetensors")
 
 
 def load_codec(name_or_path: str | None = None, device: str | torch.device = "cpu") -> Codec:

@@ -85,7 +85,7 @@ def matched_configs(data_dir: Path, base: TrainConfig, variants: list[Variant]) 
     """Each variant's training config, its depth chosen so its parameter count is closest to the
     preset's prefix-SiMBA (the preset alone matches backbones within one conditioning only: cross
     attention adds ~35% at the small preset). An explicit --model n_layers=N is kept as given."""
-    from ssmusic.config import count_parameters, matching_depth
+    from ssmusic.presets import count_parameters, matching_depth
     from ssmusic.data import load_manifest
 
     manifest = {"text_dim": None, **load_manifest(data_dir)}
@@ -105,7 +105,7 @@ def generation_metrics(model_dir: Path, check: GenerationCheck, out_dir: Path) -
     """Generate the check's captions with the model in `model_dir` into `out_dir` (WAV + sidecar),
     then FAD, KL and adherence against the reference split."""
     from ssmusic.audio import write_wav
-    from ssmusic.config import write_json_atomic
+    from ssmusic.atomic import write_json_atomic
     from ssmusic.metrics.evaluate import collect_rows, evaluate
     from ssmusic.pipeline import TextToMusic
 

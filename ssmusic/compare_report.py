@@ -18,7 +18,9 @@ def spread(values: list[float]) -> dict:
 
 
 def parameter_count(model_dir: Path) -> int | None:
-    from ssmusic.config import LMConfig, count_parameters, from_dict, read_json
+    from ssmusic.atomic import read_json
+    from ssmusic.config import LMConfig, from_dict
+    from ssmusic.presets import count_parameters
 
     path = model_dir / "lm_config.json"
     if not path.is_file():
@@ -179,8 +181,7 @@ def plot(summary: dict, path: Path, title: str) -> None:
 
 def write_report(out_dir: Path, curves: dict, generation: dict, params: dict, settings: dict) -> dict:
     """compare.json, compare.md and compare.png in out_dir (atomically); returns summary and table."""
-    from ssmusic.atomic import atomic_path
-    from ssmusic.config import write_json_atomic
+    from ssmusic.atomic import write_json_atomic, write_text_atomic
 
     summary = summarize(curves, generation)
     summary.update(parameters=params, settings=settings)
@@ -189,6 +190,5 @@ def write_report(out_dir: Path, curves: dict, generation: dict, params: dict, se
          f"{len(seeds)} seed(s) {seeds}: mean and min–max; validation on {settings['validation']}")
     write_json_atomic(out_dir / "compare.json", summary)
     table = markdown(summary, params)
-    with atomic_path(out_dir / "compare.md") as tmp:
-        tmp.write_text(table + "\n")
+    write_text_atomic(out_dir / "compare.md", table + "\n")
     return {"summary": summary, "table": table}

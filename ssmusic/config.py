@@ -7,24 +7,18 @@ error naming the field, so a typo in a JSON file never silently falls back to a 
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any, TypeVar
 
-from ssmusic.errors import SsmusicError
+from ssmusic.atomic import read_json, write_json_atomic
+from ssmusic.errors import ConfigError
 
 BACKBONES = ("simba", "mamba", "transformer")
 CONDITIONINGS = ("prefix", "cross", "pooled")
 CHANNEL_MIXERS = ("mlp", "einfft")
 POSITIONS = ("none", "sinusoidal")
 NULL_CONDITIONS = ("learned", "empty_text")
-
-
-class ConfigError(SsmusicError, ValueError):
-    """A config file or value that cannot be used; the message names the field."""
 
 
 @dataclass
@@ -82,11 +76,6 @@ class LMConfig:
     def __post_init__(self) -> None:
         self.validate()
 
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "LMConfig":
-        """e.g. LMConfig.preset("small", backbone="transformer", conditioning="cross")."""
-        return _preset(cls, name, **overrides)
-
     def validate(self) -> None:
         def choice(name: str, options: tuple[str, ...]) -> None:
             value = getattr(self, name)
@@ -124,56 +113,6 @@ class LMConfig:
                 f"einfft_blocks={self.einfft_blocks}")
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # tests: seconds on CPU
-    "tiny": dict(d_model=64, n_layers=6, d_state=16, headdim=16, n_heads=4, chunk_size=16),
-    # ~34M: trainable on CPU, the size of the convergence experiment
-    "small": dict(d_model=512, n_layers=12, d_state=64, headdim=64, n_heads=8),
-    # the released SSM-TTM decoder: d 1024, 24 layers, d_state 512, expand 2, headdim 64 (~281M)
-    "paper": dict(d_model=1024, n_layers=24, d_state=512, headdim=64, n_heads=16, dropout=0.3,
-                  text_dim=768, positions="sinusoidal"),
-}
-
-
-def _preset(cls: type["LMConfig"], name: str, **overrides: Any) -> "LMConfig":
-    """A preset's config. SiMBA (MLP mixer) uses the preset depth; other backbones, and SiMBA with the
-    lighter EinFFT mixer, get the depth whose parameter count is closest to SiMBA's at the same width
-    and conditioning (so comparisons are fair).
-    An explicit n_layers override disables that matching."""
-    if name not in PRESETS:
-        raise ConfigError(f"preset: expected one of {list(PRESETS)}, got {name!r}")
-    values = dict(PRESETS[name])
-    backbone = overrides.get("backbone", "simba")
-    if name != "paper" and "positions" not in overrides:
-        # recurrent backbones need no positions (and then extrapolate in length); attention does
-        values["positions"] = "sinusoidal" if backbone == "transformer" else "none"
-    values.update(overrides)
-    config = cls(**values)
-    if (backbone == "simba" and config.channel_mixer == "mlp") or "n_layers" in overrides:
-        return config
-    target = count_parameters(dataclasses.replace(config, backbone="simba", channel_mixer="mlp",
-                                                  n_layers=PRESETS[name]["n_layers"]))
-    return dataclasses.replace(config, n_layers=matching_depth(config, target))
-
-
-def matching_depth(config: "LMConfig", target: int) -> int:
-    """The depth at which `config` has the parameter count closest to `target`. Parameters grow
-    linearly with depth: solved from two shallow counts instead of searching."""
-    one = count_parameters(dataclasses.replace(config, n_layers=1))
-    per_layer = count_parameters(dataclasses.replace(config, n_layers=2)) - one
-    return max(1, round((target - one) / per_layer) + 1)
-
-
-def count_parameters(config: "LMConfig") -> int:
-    """Parameter count without allocating weights (built on the meta device)."""
-    import torch
-
-    from ssmusic.lm import MusicLM
-
-    with torch.device("meta"):
-        return MusicLM(config).num_parameters()
-
-
 T = TypeVar("T")
 
 
@@ -197,35 +136,12 @@ def to_dict(config: Any) -> dict[str, Any]:
     return asdict(config)
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON via a temp file + rename so a crash never leaves a half-written file."""
-    from ssmusic.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: invalid JSON ({err.msg} at line {err.lineno})") from None
-
-
 def save_config(config: Any, path: str | os.PathLike) -> None:
     write_json_atomic(path, to_dict(config))
 
 
 def load_config(cls: type[T], path: str | os.PathLike) -> T:
     return from_dict(cls, read_json(path), source=str(path))
-
-
-def replace(config: T, **changes: Any) -> T:
-    """dataclasses.replace that re-validates."""
-    return dataclasses.replace(config, **changes)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ssmusic.config import read_json
+from ssmusic.atomic import read_json
 from ssmusic.errors import SsmusicError
 
 
@@ -72,3 +72,54 @@ def collate(items: list[dict]) -> dict:
         batch["text"] = torch.stack([i["text"] for i in items])[:, :width]
         batch["text_mask"] = mask[:, :width]
     return batch
+
+
+class DataOrder:
+    """A seeded permutation per epoch, sharded across ranks; its position is checkpointed."""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        if size < world:
+            raise SsmusicError(f"the train split has {size} clips, fewer than the {world} processes")
+        self.size, self.seed, self.rank, self.world = size, seed, rank, world
+        self.epoch, self.offset = 0, 0
+
+    def _order(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.size, generator=g).tolist()[self.rank::self.world]
+
+    def take(self, n: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < n:
+            order = self._order()
+            chunk = order[self.offset:self.offset + n - len(out)]
+            out.extend(chunk)
+            self.offset += len(chunk)
+            if self.offset >= len(order):
+                self.epoch, self.offset = self.epoch + 1, 0
+        return out
+
+
+def random_crop(codes: torch.Tensor, crop: int, pad_id: int, generator: torch.Generator) -> torch.Tensor:
+    """A random window of `crop` frames per row of codes [B, K, T]. Padding is only ever a clip's
+    tail; a window inside it has no target (loss 0/0 = NaN), so windows lie inside the valid frames
+    when those are longer than `crop`, else start at 0 (all valid frames)."""
+    valid = (codes[:, 0] != pad_id).sum(-1)
+    last_start = (valid - crop).clamp(min=0)
+    starts = (torch.rand(codes.shape[0], generator=generator) * (last_start + 1)).long()
+    index = starts[:, None] + torch.arange(crop)
+    return codes.gather(2, index[:, None, :].expand(-1, codes.shape[1], -1))
+
+
+def load_batch(dataset: CodesDataset, indices: list[int], device: torch.device, crop: int,
+               generator: torch.Generator | None, encoder) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clips `indices` as (codes, text, text_mask) on `device`: codes randomly cropped to `crop`
+    frames (0: whole), captions from the dataset's cache or encoded by `encoder`."""
+    batch = collate([dataset[i] for i in indices])
+    codes = batch["codes"]
+    if crop and codes.shape[-1] > crop:
+        codes = random_crop(codes, crop, dataset.manifest["card"], generator)
+    if "text" in batch:
+        text, mask = batch["text"], batch["text_mask"]
+    else:
+        text, mask = encoder.encode(batch["caption"])
+    return codes.to(device), text.to(device), mask.to(device)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ssmusic.atomic import atomic_path
-from ssmusic.config import write_json_atomic
+from ssmusic.atomic import write_json_atomic
 from ssmusic.errors import SsmusicError
 
 SOUNDFONT_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
@@ -309,7 +309,7 @@ def _render_job(args):
     return render(*args)
 
 
-def build(out_dir: str | Path, clips: int = 500, seconds: float = 10.0, sample_rate: int = 22050, seed: int = 0,
+def build(out_dir: str | Path, clips: int = 600, seconds: float = 10.0, sample_rate: int = 22050, seed: int = 0,
           soundfont: str | None = None, workers: int = 2, progress: bool = True) -> dict:
     """Build the dataset in OUT_DIR: WAVs, captions.csv, dataset.json. Returns dataset.json's content."""
     import multiprocessing

@@ -3,3 +3,7 @@
 
 class SsmusicError(Exception):
     """Bad input or a missing resource. The message names the file/field and what was expected."""
+
+
+class ConfigError(SsmusicError, ValueError):
+    """A config file or value that cannot be used; the message names the field."""

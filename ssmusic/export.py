@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from ssmusic.atomic import atomic_dir
-from ssmusic.config import PipelineConfig, load_config, write_json_atomic
+from ssmusic.atomic import write_json_atomic
+from ssmusic.config import PipelineConfig, load_config
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors, save_tensors
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ssmusic.config import write_json_atomic
+from ssmusic.atomic import write_json_atomic
+from ssmusic.captions import read_csv
 from ssmusic.errors import SsmusicError
 
 
 @dataclass
 class Job:
     prompt: str
-    prompt_index: int
     sample_index: int
     wav_path: Path
 
@@ -37,22 +37,19 @@ def plan_outputs(prompts: list[str], samples: int, out: Path) -> list[Job]:
                 path = out.with_name(name)
             else:
                 path = out / (f"{i:02d}_{_slug(prompt)}" + (f"_{j}" if samples > 1 else "") + ".wav")
-            jobs.append(Job(prompt, i, j, path))
+            jobs.append(Job(prompt, j, path))
     return jobs
 
 
 def read_prompts(path: str | Path, split: str | None = None) -> list[str]:
     """Prompts from a file: a CSV with a `caption` or `prompt` column (and optionally `split`, which
     `split` filters on: e.g. a demo dataset's captions.csv), or plain text, one prompt per line."""
-    import csv
-
     path = Path(path)
     if not path.is_file():
         raise SsmusicError(f"--prompts-from {path}: no such file")
     if path.suffix.lower() != ".csv":
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    _, rows = read_csv(path)
     column = next((c for c in ("caption", "prompt") if rows and c in rows[0]), None)
     if column is None:
         raise SsmusicError(f"--prompts-from {path}: expected a 'caption' or 'prompt' column")
@@ -82,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise SsmusicError("no prompts given: ssmusic generate \"a calm piano piece\" -o out.wav")
     if args.samples < 1:
         raise SsmusicError(f"--samples: expected an integer >= 1, got {args.samples}")
-    if args.batch < 1:
-        raise SsmusicError(f"--batch: expected an integer >= 1, got {args.batch}")
+    if args.batch_size < 1:
+        raise SsmusicError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
     if args.threads:
         torch.set_num_threads(args.threads)
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
@@ -94,13 +91,15 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     settings = {"seconds": args.seconds, "cfg": args.cfg, "top_k": args.top_k, "top_p": args.top_p,
                 "temperature": args.temperature}
-    for batch_index, start in enumerate(tqdm(range(0, len(jobs), args.batch), desc="batches",
-                                             unit="batch", disable=len(jobs) <= args.batch)):
-        batch = jobs[start:start + args.batch]
+    # the model's defaults where a flag is not given; validated here, before anything is generated
+    sampling = model.sampling(cfg_scale=args.cfg, top_k=args.top_k, top_p=args.top_p, temperature=args.temperature)
+    for batch_index, start in enumerate(tqdm(range(0, len(jobs), args.batch_size), desc="batches",
+                                             unit="batch", disable=len(jobs) <= args.batch_size)):
+        batch = jobs[start:start + args.batch_size]
         batch_seed = seed + batch_index
-        audio, sample_rate = model.generate(
-            [job.prompt for job in batch], seed=batch_seed, audio_prompt=audio_prompt, progress=True,
-            **settings)
+        audio, sample_rate = model.generate([job.prompt for job in batch], seconds=args.seconds,
+                                            sampling=replace(sampling, seed=batch_seed),
+                                            audio_prompt=audio_prompt, progress=True)
         if not torch.isfinite(audio).all():
             raise SsmusicError("generation produced non-finite audio; nothing was written")
         for job, wav in zip(batch, audio):
@@ -180,7 +179,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampling temperature")
     parser.add_argument("--seed", type=int, default=None, help="random seed (recorded in the sidecar)")
     parser.add_argument("--samples", type=int, default=1, help="samples per prompt (default 1)")
-    parser.add_argument("--batch", type=int, default=4, help="rows generated together (default 4)")
+    parser.add_argument("--batch-size", type=int, default=4, help="rows generated together (default 4)")
+    parser.add_argument("--batch", dest="batch_size", type=int, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)  # the old spelling, kept working
     parser.add_argument("--checkpoint", default=None, metavar="RUN_DIR_OR_FILE",
                         help="model dir, training run dir or model.safetensors (default: the shipped model)")
     parser.add_argument("--audio-prompt", default=None, metavar="FILE",

@@ -12,14 +12,14 @@ import torch.nn.functional as F
 from ssmusic.state import CrossState, KVCache
 
 
-class Linear(nn.Linear):
-    """nn.Linear with a faster CPU path for the few rows of a decode step (same parameters).
+class FewRowLinear(nn.Linear):
+    """nn.Linear with a faster CPU path for the few rows of a decode step (CFG batch 2 is the common
+    case); same parameters, the same products summed in another order.
 
-    With a handful of rows (CFG batch 2 is the common case), `F.linear` on CPU streams the weight at
-    ~6-10 GB/s while `W @ x.T` reaches ~25-30 GB/s (fp32, 2 cores; `python benchmarks/linear_rows.py`
-    prints the table), and a decode step is mostly this. Same products, summed in another order.
-    One row is duplicated into two (MKL's GEMV is as slow as F.linear). Up to 16 rows it was as fast
-    or faster in that table; beyond, and with autograd on, CUDA or other dtypes, it is plain `F.linear`."""
+    For a handful of rows on CPU, `W @ x.T` streams the weight several times faster than `F.linear`
+    (`python benchmarks/linear_rows.py` prints the table this threshold comes from). One row is
+    duplicated into two, because a one-row product takes the slow GEMV path again. Beyond 16 rows,
+    with autograd on, on CUDA or in other dtypes it is plain `F.linear`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // self.in_features
@@ -51,8 +51,8 @@ class MLP(nn.Module):
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
-        self.fc1 = Linear(dim, hidden)
-        self.fc2 = Linear(hidden, dim)
+        self.fc1 = FewRowLinear(dim, hidden)
+        self.fc2 = FewRowLinear(hidden, dim)
 
     def forward(self, x: torch.Tensor, *_) -> torch.Tensor:
         return self.fc2(F.gelu(self.fc1(x)))
@@ -114,8 +114,8 @@ class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
-        self.qkv = Linear(dim, 3 * dim, bias=False)
-        self.out = Linear(dim, dim, bias=False)
+        self.qkv = FewRowLinear(dim, 3 * dim, bias=False)
+        self.out = FewRowLinear(dim, dim, bias=False)
 
     def _qkv(self, x: torch.Tensor):
         q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, self.head_dim)).unbind(-3)
@@ -154,7 +154,7 @@ class SelfAttention(nn.Module):
         state.key_mask[:, t] = True
         state.length = t + 1
         # Written out rather than SDPA: for one query over a long cache, CPU SDPA falls back to its math
-        # path, which rescales the whole key cache every step (~3x slower at 10k positions).
+        # path, which rescales the whole key cache every step (several times slower on a long cache).
         scores = (q @ state.k[:, :, :t + 1].transpose(-1, -2)) * self.head_dim ** -0.5
         scores = scores.masked_fill(~state.key_mask[:, None, None, :t + 1], float("-inf"))
         out = torch.softmax(scores, dim=-1) @ state.v[:, :, :t + 1]
@@ -167,9 +167,9 @@ class CrossAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
-        self.q = Linear(dim, dim, bias=False)
-        self.kv = Linear(dim, 2 * dim, bias=False)
-        self.out = Linear(dim, dim, bias=False)
+        self.q = FewRowLinear(dim, dim, bias=False)
+        self.kv = FewRowLinear(dim, 2 * dim, bias=False)
+        self.out = FewRowLinear(dim, dim, bias=False)
 
     def memory(self, cond: torch.Tensor, cond_mask: torch.Tensor) -> CrossState:
         k, v = self.kv(cond).unflatten(-1, (2, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4).unbind(0)

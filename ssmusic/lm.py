@@ -7,10 +7,8 @@
     pooled:  [BOS ; audio] -> blocks -> K heads, with only the pooled caption vector (below)
     pooled_text: the caption's mean-pooled embedding (Linear + LayerNorm) is added at every position
 
-A block is a list of pre-norm residual sub-layers (norm -> mixer -> dropout -> add):
-    simba:        Mamba2, [cross-attention], channel mixer (MLP or causal EinFFT)
-    mamba:        Mamba2, [cross-attention], Mamba2
-    transformer:  self-attention, [cross-attention], MLP
+Each block (ssmusic/blocks.py) is mixer -> [cross_attn] -> channel_mixer, each pre-norm residual.
+Decoding hands one DecodeState (ssmusic/state.py) through every block.
 
 Captions of different lengths are left-padded, so every row's condition ends right before its
 audio; padded positions are exact no-ops (masked in Mamba2 and attention). The learned `null`
@@ -20,66 +18,25 @@ vector replaces the whole caption for caption dropout and classifier-free guidan
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ssmusic.blocks import Block, rename_legacy_keys
 from ssmusic.config import LMConfig, load_config, save_config
 from ssmusic.errors import SsmusicError
-from ssmusic.layers import MLP, CrossAttention, EinFFT, Linear, RMSNorm, SelfAttention, init_linear, sinusoidal
-from ssmusic.mamba2 import Mamba2
+from ssmusic.layers import MLP, CrossAttention, FewRowLinear, RMSNorm, SelfAttention, init_linear, sinusoidal
 from ssmusic.patterns import build_delay, revert_delay
-from ssmusic.sampling import sample_next
+from ssmusic.sampling import SamplingParams, sample_next
+from ssmusic.state import DecodeState
 
 
 def token_loss(logits: torch.Tensor, codes: torch.Tensor, pad_id: int, label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean cross-entropy of logits [B,K,T,V] against codes [B,K,T], pad positions ignored."""
     return F.cross_entropy(logits.flatten(0, 2).float(), codes.flatten(), ignore_index=pad_id,
                            label_smoothing=label_smoothing)
-
-
-class Residual(nn.Module):
-    """x + dropout(mixer(norm(x)))."""
-
-    def __init__(self, kind: str, mixer: nn.Module, dim: int, dropout: float) -> None:
-        super().__init__()
-        self.kind = kind
-        self.norm = RMSNorm(dim)
-        self.mixer = mixer
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x, mask, memory, state=None):
-        h = self.norm(x)
-        if self.kind == "cross":
-            h = self.mixer(h, memory)
-        elif self.kind in ("mamba", "attention"):
-            h = self.mixer(h, mask, state)
-        else:
-            h = self.mixer(h)
-        return x + self.dropout(h)
-
-    def step(self, x, state):
-        return x + self.mixer.step(self.norm(x), state)
-
-
-def _sublayers(config: LMConfig) -> list[str]:
-    first = "attention" if config.backbone == "transformer" else "mamba"
-    last = {"simba": config.channel_mixer, "mamba": "mamba", "transformer": "mlp"}[config.backbone]
-    return [first] + (["cross"] if config.conditioning == "cross" else []) + [last]
-
-
-def _mixer(kind: str, c: LMConfig) -> nn.Module:
-    if kind == "mamba":
-        return Mamba2(c.d_model, c.d_state, c.expand, c.headdim, c.d_conv, c.ngroups, c.chunk_size)
-    if kind == "attention":
-        return SelfAttention(c.d_model, c.n_heads)
-    if kind == "cross":
-        return CrossAttention(c.d_model, c.n_heads)
-    if kind == "mlp":
-        return MLP(c.d_model, c.ff_mult * c.d_model)
-    return EinFFT(c.d_model, c.einfft_blocks)
 
 
 def left_align(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,25 +50,26 @@ class MusicLM(nn.Module):
         super().__init__()
         self.config = config
         d, card = config.d_model, config.card
-        self.special = card  # pad at sequence ends and the "no code yet" of the delay pattern
+        # One extra embedding row, id `card`, plays three roles (each named where it is used):
+        self.pad_id = card  # a clip's padded tail; the loss ignores it
+        self.delay_id = card  # "no code yet / any more" at the ends of the delay pattern
+        self.start_id = card  # the start frame, with `start_token`
         self.embed = nn.ModuleList(nn.Embedding(card + 1, d) for _ in range(config.n_codebooks))
-        self.text_proj = Linear(config.text_dim, d)
+        self.text_proj = FewRowLinear(config.text_dim, d)
         self.text_norm = nn.LayerNorm(d)
         self.null = nn.Parameter(torch.randn(d) * 0.02)
         self.bos = nn.Parameter(torch.randn(d) * 0.02) if config.conditioning != "prefix" else None
         if config.uses_pooled_text:
-            self.pooled_proj = Linear(config.text_dim, d)
+            self.pooled_proj = FewRowLinear(config.text_dim, d)
             self.pooled_norm = nn.LayerNorm(d)
             self.null_pooled = nn.Parameter(torch.randn(d) * 0.02)
-        self.blocks = nn.ModuleList(
-            nn.ModuleList(Residual(kind, _mixer(kind, config), d, config.dropout) for kind in _sublayers(config))
-            for _ in range(config.n_layers))
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = RMSNorm(d) if config.final_norm else nn.Identity()
-        self.heads = nn.ModuleList(Linear(d, card, bias=False) for _ in range(config.n_codebooks))
+        self.heads = nn.ModuleList(FewRowLinear(d, card, bias=False) for _ in range(config.n_codebooks))
         # GPT-style init for projections; Mamba2 keeps mamba_ssm's own init. Code embeddings start at
         # unit scale (torch's and MusicGen's default), like the LayerNorm'd text and the sinusoidal
-        # positions they sit beside: at GPT's 0.02 the token signal starts 50x below the positions and,
-        # measured on the demo data (60 steps, small), the Transformer stayed at chance.
+        # positions they sit beside: at GPT's 0.02 the token signal starts 50x below the positions
+        # and a Transformer barely learns in a short run.
         for module in [self.text_proj, *self.heads, *([self.pooled_proj] if config.uses_pooled_text else [])]:
             init_linear(module)
         for embed in self.embed:
@@ -166,10 +124,10 @@ class MusicLM(nn.Module):
         return cond, mask
 
     def _with_start(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Delayed input frames [B, K, T], behind a frame of the special id if the config has one."""
+        """Delayed input frames [B, K, T], behind a start frame if the config has one."""
         if not self.config.start_token:
             return tokens
-        start = torch.full((*tokens.shape[:2], 1), self.special, dtype=tokens.dtype, device=tokens.device)
+        start = torch.full((*tokens.shape[:2], 1), self.start_id, dtype=tokens.dtype, device=tokens.device)
         return torch.cat([start, tokens], dim=-1)
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -181,21 +139,13 @@ class MusicLM(nn.Module):
             return x
         return x + sinusoidal(positions, self.config.d_model).to(x.dtype)
 
-    def _run(self, x, mask, memory, states=None) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, mask: torch.Tensor | None, condition: tuple[torch.Tensor, torch.Tensor],
+             state: DecodeState | None = None) -> torch.Tensor:
         if mask is not None and bool(mask.all()):
             mask = None
         for i, block in enumerate(self.blocks):
-            for j, layer in enumerate(block):
-                x = layer(x, mask, memory[i][j] if memory else None,
-                          states[i][j] if states is not None else None)
+            x = block(x, mask, condition, state.blocks[i] if state is not None else None)
         return x
-
-    def _memory(self, cond: torch.Tensor, cond_mask: torch.Tensor):
-        """Per-layer cross-attention keys/values (None for prefix conditioning)."""
-        if self.config.conditioning != "cross":
-            return None
-        return [[layer.mixer.memory(cond, cond_mask) if layer.kind == "cross" else None for layer in block]
-                for block in self.blocks]
 
     def _sequence(self, cond, cond_mask, audio, pooled=None):
         """Input sequence, its mask and positions; audio [B, T, d] are the embedded inputs."""
@@ -220,11 +170,11 @@ class MusicLM(nn.Module):
         batch, n_codebooks, length = codes.shape
         if n_codebooks != self.config.n_codebooks:
             raise SsmusicError(f"codes have {n_codebooks} codebooks, the model expects {self.config.n_codebooks}")
-        delayed = build_delay(codes, self.special)
+        delayed = build_delay(codes, self.delay_id)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
         pooled = self.pooled(text, text_mask, null_cond, batch)
         x, mask = self._sequence(cond, cond_mask, self._embed(self._with_start(delayed[:, :, :-1])), pooled)
-        h = self._run(x, mask, self._memory(cond, cond_mask))
+        h = self._run(x, mask, (cond, cond_mask))
         start = (cond.shape[1] - 1 if self.config.conditioning == "prefix" else 0) + int(self.config.start_token)
         h = self.final_norm(h[:, start:])
         logits = torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, T', card]
@@ -232,75 +182,64 @@ class MusicLM(nn.Module):
 
     def loss(self, codes: torch.Tensor, text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
              null_cond: torch.Tensor | None = None, label_smoothing: float = 0.1) -> torch.Tensor:
-        return token_loss(self(codes, text, text_mask, null_cond), codes, self.special, label_smoothing)
+        return token_loss(self(codes, text, text_mask, null_cond), codes, self.pad_id, label_smoothing)
 
     # ---- generation ---------------------------------------------------------------------------
-    def allocate(self, batch: int, capacity: int, device, dtype):
-        """Decode state for every sub-layer (None where stateless)."""
-        def one(layer):
-            if layer.kind == "mamba":
-                return layer.mixer.allocate(batch, device, dtype)
-            if layer.kind == "attention":
-                return layer.mixer.allocate(batch, capacity, device, dtype)
-            return None
-        return [[one(layer) for layer in block] for block in self.blocks]
-
-    def _step(self, x: torch.Tensor, states, memory) -> torch.Tensor:
-        for i, block in enumerate(self.blocks):
-            for j, layer in enumerate(block):
-                x = layer.step(x, memory[i][j] if layer.kind == "cross" else states[i][j])
-        return x
+    def allocate(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> DecodeState:
+        """Fresh decode state for `capacity` positions, every block's, starting at position 0."""
+        return DecodeState([block.allocate(batch, capacity, device, dtype) for block in self.blocks],
+                           torch.zeros(batch, dtype=torch.long, device=device))
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         h = self.final_norm(h)
         return torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, card]
 
-    def _prefill(self, cond, cond_mask, frames: int, tokens: torch.Tensor | None = None, pooled=None):
-        """Run the condition (prefix, or BOS for cross), then optionally the delayed input frames
-        `tokens` [R, K, P] in parallel, through fresh decode state with room for `frames` more.
-        -> (last hidden [R, d], states, memory, next input position per row [R])"""
-        rows, device, dtype = cond.shape[0], cond.device, self.null.dtype
-        if tokens is None:
-            tokens = torch.zeros(rows, self.config.n_codebooks, 0, dtype=torch.long, device=device)
-        tokens = self._with_start(tokens)
+    def prefill(self, cond: torch.Tensor, cond_mask: torch.Tensor, frames: int,
+                pooled: torch.Tensor | None = None) -> tuple[torch.Tensor, DecodeState]:
+        """Run the condition (prefix, or BOS for cross/pooled, then the start frame if any) through
+        fresh decode state with room for `frames` more. -> (last hidden [R, d], state)"""
+        rows, device = cond.shape[0], cond.device
+        tokens = self._with_start(torch.zeros(rows, self.config.n_codebooks, 0, dtype=torch.long, device=device))
         capacity = (cond.shape[1] if self.config.conditioning == "prefix" else 1) + tokens.shape[-1] + frames
-        states = self.allocate(rows, capacity, device, dtype)
-        memory = self._memory(cond, cond_mask)
-        audio = self._embed(tokens)
-        x, mask = self._sequence(cond, cond_mask, audio, pooled)
-        h = self._run(x, mask, memory, states)[:, -1]
-        return h, states, memory, mask.long().sum(1)
+        state = self.allocate(rows, capacity, device, self.null.dtype)
+        x, mask = self._sequence(cond, cond_mask, self._embed(tokens), pooled)
+        h = self._run(x, mask, (cond, cond_mask), state)[:, -1]
+        state.position = mask.long().sum(1)
+        return h, state
 
-    def _advance(self, tokens, states, memory, position, pooled=None):
-        """Feed one frame of tokens [R, K] at per-row `position` -> next hidden [R, d]."""
+    def step(self, tokens: torch.Tensor, state: DecodeState, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed one frame of tokens [R, K] at the state's position -> next hidden [R, d]; the state
+        (and its position) advance in place."""
         x = self._embed(tokens[..., None])[:, 0]
         if pooled is not None:
             x = x + pooled
         if self.config.positions != "none":
-            x = x + sinusoidal(position, self.config.d_model).to(x.dtype)
-        return self._step(x, states, memory)
+            x = x + sinusoidal(state.position, self.config.d_model).to(x.dtype)
+        for i, block in enumerate(self.blocks):
+            x = block.step(x, state.blocks[i])
+        state.position = state.position + 1
+        return x
 
     @torch.no_grad()
     def recurrent_logits(self, codes: torch.Tensor, text: torch.Tensor | None = None,
                          text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None) -> torch.Tensor:
         """Same contract as forward(), computed token by token through the decode state. Equal to
         forward() up to float error: this is what makes generation exact."""
-        batch, K, _ = codes.shape
-        delayed = build_delay(codes, self.special)
+        batch = codes.shape[0]
+        delayed = build_delay(codes, self.delay_id)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
         pooled = self.pooled(text, text_mask, null_cond, batch)
-        h, states, memory, position = self._prefill(cond, cond_mask, delayed.shape[-1], pooled=pooled)
+        h, state = self.prefill(cond, cond_mask, delayed.shape[-1], pooled=pooled)
         logits = []
         for t in range(delayed.shape[-1]):
             logits.append(self._logits(h))
             if t < delayed.shape[-1] - 1:
-                h = self._advance(delayed[:, :, t], states, memory, position + t, pooled)
+                h = self.step(delayed[:, :, t], state, pooled)
         return revert_delay(torch.stack(logits, dim=2))
 
     @torch.no_grad()
     def generate(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, steps: int,
-                 cfg_scale: float = 3.0, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
-                 generator: torch.Generator | None = None, prompt_codes: torch.Tensor | None = None,
+                 sampling: SamplingParams = SamplingParams(), prompt_codes: torch.Tensor | None = None,
                  callback: Callable[[int, int], None] | None = None, batch: int | None = None,
                  null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Sample `steps` new frames -> codes [B, K, steps], decoding with recurrent state / KV cache.
@@ -309,80 +248,90 @@ class MusicLM(nn.Module):
         vector, or `null_text` (shaped like `text`) when given, as models with
         `null_condition="empty_text"` need. `prompt_codes` [B, K, P] are teacher-forced first
         (continuation). `text=None` samples unconditionally (`batch` rows)."""
+        if steps < 1:
+            raise SsmusicError(f"steps: expected >= 1, got {steps}")
         was_training = self.training
         self.eval()
         try:
-            return self._generate(text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
-                                  prompt_codes, callback, batch, null_text, null_text_mask)
+            if text is not None:
+                batch = text.shape[0]
+            elif prompt_codes is not None:
+                batch = prompt_codes.shape[0]
+            batch = batch or 1
+            guided = text is not None and sampling.guided
+            text, text_mask, null_cond = self._guidance_rows(text, text_mask, null_text, null_text_mask, batch, guided)
+            rows = 2 * batch if guided else batch
+            cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
+            pooled = self.pooled(text, text_mask, null_cond, rows)
+            return self._sample(cond, cond_mask, pooled, batch, steps, sampling, guided, prompt_codes, callback)
         finally:
             self.train(was_training)
 
-    def _generate(self, text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
-                  prompt_codes, callback, batch, null_text, null_text_mask):
-        if steps < 1:
-            raise SsmusicError(f"steps: expected >= 1, got {steps}")
-        K, device = self.config.n_codebooks, self.null.device
-        if text is not None:
-            batch = text.shape[0]
-        elif prompt_codes is not None:
-            batch = prompt_codes.shape[0]
-        batch = batch or 1
-        guided = text is not None and cfg_scale != 1.0
-        if guided and null_text is not None:
+    def _guidance_rows(self, text, text_mask, null_text, null_text_mask, batch: int, guided: bool):
+        """(text, text_mask, null_cond) with the unconditional rows appended when guided."""
+        if not guided:
+            return text, text_mask, None
+        if null_text is not None:
             if null_text.shape != text.shape:
                 raise SsmusicError(f"null_text: expected the shape of text {tuple(text.shape)}, "
                                    f"got {tuple(null_text.shape)}")
             if (text_mask is None) != (null_text_mask is None):
                 raise SsmusicError("text_mask and null_text_mask: give both or neither")
-            text = torch.cat([text, null_text])
-            text_mask = None if text_mask is None else torch.cat([text_mask, null_text_mask])
-            null_cond = None
-        elif guided and self.config.null_condition == "empty_text":
+            mask = None if text_mask is None else torch.cat([text_mask, null_text_mask])
+            return torch.cat([text, null_text]), mask, None
+        if self.config.null_condition == "empty_text":
             raise SsmusicError("this model's unconditional branch is the encoded empty caption: pass "
                                "null_text (TextToMusic does), or cfg_scale=1")
-        elif guided:
-            text = torch.cat([text, text])
-            text_mask = None if text_mask is None else torch.cat([text_mask, text_mask])
-            null_cond = torch.arange(2 * batch, device=device) >= batch
-        else:
-            null_cond = None
-        rows = 2 * batch if guided else batch
-        cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
-        pooled = self.pooled(text, text_mask, null_cond, rows)
+        mask = None if text_mask is None else torch.cat([text_mask, text_mask])
+        return torch.cat([text, text]), mask, torch.arange(2 * batch, device=text.device) >= batch
 
+    def _forced_tokens(self, batch: int, steps: int, prompt_codes: torch.Tensor | None) -> torch.Tensor:
+        """[B, K, frames]: the token each delayed frame must take (-1 where it is sampled)."""
+        K, device = self.config.n_codebooks, self.null.device
         prompt_len = 0 if prompt_codes is None else prompt_codes.shape[-1]
         total = prompt_len + steps + K - 1  # delayed frames to produce
         forced = torch.full((batch, K, total), -1, dtype=torch.long, device=device)
         for k in range(K):
-            # Head and tail of the delay pattern hold the special id, as in training: with K > 2 the
+            # Head and tail of the delay pattern hold the delay id, as in training: with K > 2 the
             # tail of a coarse codebook is fed back before the loop ends, so a sampled tail would
             # corrupt the last frames of the finer codebooks.
-            forced[:, k, :k] = self.special
-            forced[:, k, k + prompt_len + steps:] = self.special
+            forced[:, k, :k] = self.delay_id
+            forced[:, k, k + prompt_len + steps:] = self.delay_id
         if prompt_codes is not None:
             forced[:, :, :prompt_len + K - 1] = torch.maximum(
                 forced[:, :, :prompt_len + K - 1], build_delay(prompt_codes.to(device), -1)[..., :prompt_len + K - 1])
+        return forced
 
-        h, states, memory, next_position = self._prefill(cond, cond_mask, total, pooled=pooled)
-
-        out = torch.empty(batch, K, total, dtype=torch.long, device=device)
+    def _sample(self, cond, cond_mask, pooled, batch: int, steps: int, sampling: SamplingParams, guided: bool,
+                prompt_codes: torch.Tensor | None, callback: Callable[[int, int], None] | None) -> torch.Tensor:
+        """The decoding loop: logits -> CFG -> sample (or the forced token) -> feed back."""
+        forced = self._forced_tokens(batch, steps, prompt_codes)
+        total = forced.shape[-1]
+        generator = sampling.generator(self.null.device)
+        h, state = self.prefill(cond, cond_mask, total, pooled=pooled)
+        out = torch.empty_like(forced)
         for t in range(total):
             logits = self._logits(h).float()
             if guided:
                 cond_logits, null_logits = logits[:batch], logits[batch:]
-                logits = cond_logits + (cfg_scale - 1.0) * (cond_logits - null_logits)
-            tokens = sample_next(logits, top_k, top_p, temperature, generator)
+                logits = cond_logits + (sampling.cfg_scale - 1.0) * (cond_logits - null_logits)
+            tokens = sample_next(logits, sampling.top_k, sampling.top_p, sampling.temperature, generator)
             tokens = torch.where(forced[:, :, t] >= 0, forced[:, :, t], tokens)
             out[:, :, t] = tokens
             if callback is not None:
                 callback(t, total)
             if t == total - 1:
                 break
-            step_tokens = torch.cat([tokens, tokens]) if guided else tokens
-            h = self._advance(step_tokens, states, memory, next_position + t, pooled)
+            h = self.step(torch.cat([tokens, tokens]) if guided else tokens, state, pooled)
+        prompt_len = 0 if prompt_codes is None else prompt_codes.shape[-1]
         return revert_delay(out)[:, :, prompt_len:]
 
     # ---- persistence --------------------------------------------------------------------------
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """nn.Module.load_state_dict that also takes the earlier, unnamed block layout (see
+        blocks.rename_legacy_keys): training checkpoints from before the rename still resume."""
+        return super().load_state_dict(rename_legacy_keys(dict(state_dict), self.config), strict, assign)
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -404,7 +353,7 @@ class MusicLM(nn.Module):
             directory = directory.parent
         config = load_config(LMConfig, directory / "lm_config.json")
         model = cls(config)
-        state = load_tensors(directory / "model.safetensors", map_location)
+        state = rename_legacy_keys(load_tensors(directory / "model.safetensors", map_location), config)
         missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
         if missing or unexpected:
             raise SsmusicError(f"{directory / 'model.safetensors'}: weights do not fit lm_config.json "

@@ -11,7 +11,7 @@ small default model that ships inside the package, so generation works offline o
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,6 +19,7 @@ import torch
 
 from ssmusic.config import PipelineConfig, load_config
 from ssmusic.errors import SsmusicError
+from ssmusic.sampling import SamplingParams
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
 # Generous but finite: beyond this a typo (e.g. 30000 instead of 30) is far more likely than intent.
@@ -51,28 +52,12 @@ def resolve_model_dir(path: str | Path | None) -> Path:
         "or a training run with final/ or checkpoints/step_*/)")
 
 
-@dataclass
-class GenerationSettings:
-    seconds: float
-    cfg_scale: float
-    top_k: int
-    top_p: float
-    temperature: float
-    seed: int | None
-
-    def validate(self) -> None:
-        if not math.isfinite(self.seconds) or self.seconds <= 0:
-            raise SsmusicError(f"--seconds: expected a positive duration, got {self.seconds}")
-        if self.seconds > MAX_SECONDS:
-            raise SsmusicError(f"--seconds: {self.seconds} s is beyond the {MAX_SECONDS:.0f} s limit")
-        if not math.isfinite(self.cfg_scale) or self.cfg_scale < 0:
-            raise SsmusicError(f"--cfg: expected a number >= 0, got {self.cfg_scale}")
-        if self.top_k < 0:
-            raise SsmusicError(f"--top-k: expected an integer >= 0 (0 = no limit), got {self.top_k}")
-        if not 0.0 <= self.top_p <= 1.0:
-            raise SsmusicError(f"--top-p: expected a number in [0, 1] (0 = off), got {self.top_p}")
-        if not math.isfinite(self.temperature) or self.temperature <= 0:
-            raise SsmusicError(f"--temperature: expected a positive number, got {self.temperature}")
+def check_seconds(seconds: float) -> None:
+    """A duration to generate: positive, finite and below MAX_SECONDS."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise SsmusicError(f"--seconds: expected a positive duration, got {seconds}")
+    if seconds > MAX_SECONDS:
+        raise SsmusicError(f"--seconds: {seconds} s is beyond the {MAX_SECONDS:.0f} s limit")
 
 
 class TextToMusic:
@@ -150,43 +135,37 @@ class TextToMusic:
         device = next(self.lm.parameters()).device
         return emb.to(device), mask.to(device)
 
+    def sampling(self, **overrides: float | int | None) -> SamplingParams:
+        """The model's released sampling defaults (pipeline.json), with `overrides` (SamplingParams
+        fields; None keeps the default) applied."""
+        defaults = SamplingParams(cfg_scale=self.config.cfg_scale, top_k=self.config.top_k,
+                                  temperature=self.config.temperature)
+        return replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
+
     @torch.inference_mode()
-    def generate_codes(self, descriptions: Sequence[str], seconds: float = 10.0, cfg: float | None = None,
-                       top_k: int | None = None, top_p: float = 0.0, temperature: float | None = None,
-                       seed: int | None = None, prompt_codes: torch.Tensor | None = None,
+    def generate_codes(self, descriptions: Sequence[str], seconds: float = 10.0,
+                       sampling: SamplingParams | None = None, prompt_codes: torch.Tensor | None = None,
                        callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Captions -> codes [B, K, T] for `seconds` of new audio."""
+        """Captions -> codes [B, K, T] for `seconds` of new audio (`sampling`: the model's defaults)."""
         descriptions = list(descriptions)
         if not descriptions:
             raise SsmusicError("no prompts given: pass at least one description")
         if not all(isinstance(d, str) for d in descriptions):
             raise SsmusicError("prompts must be strings")
-        settings = GenerationSettings(
-            seconds=float(seconds),
-            cfg_scale=self.config.cfg_scale if cfg is None else float(cfg),
-            top_k=self.config.top_k if top_k is None else int(top_k),
-            top_p=float(top_p),
-            temperature=self.config.temperature if temperature is None else float(temperature),
-            seed=seed)
-        settings.validate()
-        steps = max(1, round(settings.seconds * self.config.frame_rate))
+        check_seconds(float(seconds))
+        sampling = sampling or self.sampling()
+        steps = max(1, round(float(seconds) * self.config.frame_rate))
         self.check_context(steps, 0 if prompt_codes is None else prompt_codes.shape[-1])
-        generator = None
-        device = next(self.lm.parameters()).device
-        if seed is not None:
-            generator = torch.Generator(device=device).manual_seed(int(seed))
         null_text = null_mask = None
-        if self.lm.config.null_condition == "empty_text" and settings.cfg_scale != 1.0:
+        if self.lm.config.null_condition == "empty_text" and sampling.guided:
             # the null branch is the empty caption, encoded in the same batch (same padding)
             text, mask = self.encode_text(descriptions + [""] * len(descriptions))
             text, null_text = text.chunk(2)
             mask, null_mask = mask.chunk(2)
         else:
             text, mask = self.encode_text(descriptions)
-        return self.lm.generate(
-            text, mask, steps=steps, cfg_scale=settings.cfg_scale, top_k=settings.top_k,
-            top_p=settings.top_p, temperature=settings.temperature, generator=generator,
-            prompt_codes=prompt_codes, callback=callback, null_text=null_text, null_text_mask=null_mask)
+        return self.lm.generate(text, mask, steps=steps, sampling=sampling, prompt_codes=prompt_codes,
+                                callback=callback, null_text=null_text, null_text_mask=null_mask)
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -203,12 +182,15 @@ class TextToMusic:
             raise SsmusicError("audio prompt is shorter than one codec frame")
         return codes.to(next(self.lm.parameters()).device)
 
-    def generate(self, descriptions: Sequence[str], seconds: float = 10.0, cfg: float | None = None,
-                 top_k: int | None = None, top_p: float = 0.0, temperature: float | None = None,
-                 seed: int | None = None, audio_prompt: tuple[torch.Tensor, int] | None = None,
-                 progress: bool = False) -> tuple[torch.Tensor, int]:
-        """Captions -> (audio [B, 1, N], sample_rate). With `audio_prompt=(wav, sr)` every caption
-        continues that audio; the returned audio is the prompt followed by `seconds` of new music."""
+    def generate(self, descriptions: Sequence[str], seconds: float = 10.0, sampling: SamplingParams | None = None,
+                 audio_prompt: tuple[torch.Tensor, int] | None = None, progress: bool = False,
+                 **overrides: float | int | None) -> tuple[torch.Tensor, int]:
+        """Captions -> (audio [B, 1, N], sample_rate). `sampling` defaults to the model's own;
+        `overrides` (cfg_scale=, top_k=, top_p=, temperature=, seed=) change single fields of it.
+        With `audio_prompt=(wav, sr)` every caption continues that audio; the returned audio is the
+        prompt followed by `seconds` of new music."""
+        sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None}) if sampling \
+            else self.sampling(**overrides)
         prompt_codes = None
         if audio_prompt is not None:
             prompt_codes = self.encode_audio_prompt(*audio_prompt).expand(len(descriptions), -1, -1)
@@ -223,9 +205,8 @@ class TextToMusic:
             def callback(step: int, total: int) -> None:
                 bar.update(step + 1 - bar.n)
         try:
-            codes = self.generate_codes(descriptions, seconds=seconds, cfg=cfg, top_k=top_k, top_p=top_p,
-                                        temperature=temperature, seed=seed, prompt_codes=prompt_codes,
-                                        callback=callback)
+            codes = self.generate_codes(descriptions, seconds=seconds, sampling=sampling,
+                                        prompt_codes=prompt_codes, callback=callback)
         finally:
             if bar is not None:
                 bar.close()

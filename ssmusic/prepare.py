@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ssmusic.atomic import atomic_path
-from ssmusic.config import write_json_atomic
+from ssmusic.atomic import atomic_path, write_json_atomic
+from ssmusic.captions import read_csv
 from ssmusic.errors import SsmusicError
 
 SPLITS = ("train", "valid", "test")
@@ -48,13 +48,10 @@ class PrepareSettings:
 def read_captions(path: Path, audio_dir: Path) -> list[dict]:
     if not path.is_file():
         raise SsmusicError(f"{path}: captions file not found")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        fields = reader.fieldnames or []
-        for required in ("path", "caption"):
-            if required not in fields:
-                raise SsmusicError(f"{path}: missing column {required!r} (expected a header with path,caption[,split])")
-        rows = list(reader)
+    fields, rows = read_csv(path)
+    for required in ("path", "caption"):
+        if required not in fields:
+            raise SsmusicError(f"{path}: missing column {required!r} (expected a header with path,caption[,split])")
     for line, row in enumerate(rows, start=2):
         split = row.get("split")
         if split not in (None, "") and split not in SPLITS:

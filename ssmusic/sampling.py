@@ -1,8 +1,52 @@
-"""Choosing the next token from logits: temperature, top-k, top-p (nucleus)."""
+"""Choosing the next token: the sampling settings (one dataclass for the LM, the pipeline and the
+CLI) and the draw itself (temperature, top-k, top-p)."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
+
+from ssmusic.errors import SsmusicError
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How `MusicLM.generate` turns logits into tokens.
+
+    cfg_scale: classifier-free guidance (1 = conditional only, no doubled batch);
+    top_k / top_p: 0 disables the filter, top_k=1 is greedy; seed: None draws from torch's global
+    generator. Invalid values are refused on construction, naming the CLI flag that sets them."""
+
+    cfg_scale: float = 3.0
+    top_k: int = 250
+    top_p: float = 0.0
+    temperature: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cfg_scale, (int, float)) or not math.isfinite(self.cfg_scale) or self.cfg_scale < 0:
+            raise SsmusicError(f"--cfg: expected a number >= 0, got {self.cfg_scale}")
+        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
+            raise SsmusicError(f"--top-k: expected an integer >= 0 (0 = no limit), got {self.top_k}")
+        if not isinstance(self.top_p, (int, float)) or not 0.0 <= self.top_p <= 1.0:
+            raise SsmusicError(f"--top-p: expected a number in [0, 1] (0 = off), got {self.top_p}")
+        if (not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature)
+                or self.temperature <= 0):
+            raise SsmusicError(f"--temperature: expected a positive number, got {self.temperature}")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise SsmusicError(f"--seed: expected an integer, got {self.seed!r}")
+
+    @property
+    def guided(self) -> bool:
+        return self.cfg_scale != 1.0
+
+    def generator(self, device: torch.device | str) -> torch.Generator | None:
+        """A generator seeded with `seed` on `device`, or None (torch's global one)."""
+        if self.seed is None:
+            return None
+        return torch.Generator(device=device).manual_seed(self.seed)
 
 
 def sample_next(logits: torch.Tensor, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,

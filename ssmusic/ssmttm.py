@@ -33,7 +33,8 @@ from typing import Any
 import torch
 
 from ssmusic.atomic import atomic_dir
-from ssmusic.config import LMConfig, PipelineConfig, read_json, save_config
+from ssmusic.atomic import read_json
+from ssmusic.config import LMConfig, PipelineConfig, save_config
 from ssmusic.errors import SsmusicError
 
 PREFIX = "music_model."
@@ -184,11 +185,11 @@ def map_state_dict(state: dict[str, torch.Tensor], config: LMConfig, source: str
         (r"condition_linear\.(weight|bias)", r"text_proj.\1"),
         (r"condition_norm\.(weight|bias)", r"text_norm.\1"),
         (r"embedding\.(\d+)\.weight", r"embed.\1.weight"),
-        (r"backbone\.(\d+)\.mamba\.norm\.weight", r"blocks.\1.0.norm.weight"),
-        (r"backbone\.(\d+)\.mamba\.mamba\.(.+)", r"blocks.\1.0.mixer.\2"),
-        (r"backbone\.(\d+)\.ff\.norm\.weight", r"blocks.\1.1.norm.weight"),
-        (r"backbone\.(\d+)\.ff\.feed_forward\.0\.(weight|bias)", r"blocks.\1.1.mixer.fc1.\2"),
-        (r"backbone\.(\d+)\.ff\.feed_forward\.3\.(weight|bias)", r"blocks.\1.1.mixer.fc2.\2"),
+        (r"backbone\.(\d+)\.mamba\.norm\.weight", r"blocks.\1.mixer_norm.weight"),
+        (r"backbone\.(\d+)\.mamba\.mamba\.(.+)", r"blocks.\1.mixer.\2"),
+        (r"backbone\.(\d+)\.ff\.norm\.weight", r"blocks.\1.channel_mixer_norm.weight"),
+        (r"backbone\.(\d+)\.ff\.feed_forward\.0\.(weight|bias)", r"blocks.\1.channel_mixer.fc1.\2"),
+        (r"backbone\.(\d+)\.ff\.feed_forward\.3\.(weight|bias)", r"blocks.\1.channel_mixer.fc2.\2"),
         (r"lm_head\.(\d+)\.weight", r"heads.\1.weight"),
     ]
     mapped: dict[str, torch.Tensor] = {}

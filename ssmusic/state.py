@@ -1,4 +1,5 @@
-"""Typed decode state. Each layer allocates its own; `step()` updates it in place.
+"""Typed decode state: one `DecodeState` is handed through every block (as mamba's
+InferenceParams); each block's part is a `BlockState`, and `step()` updates it in place.
 
 Everything is preallocated for the whole generation so a step never grows a tensor (no torch.cat),
 which keeps per-step cost flat and lets CUDA graphs / torch.compile capture a step.
@@ -17,12 +18,9 @@ class SSMState:
 
     conv: torch.Tensor  # [B, conv_dim, d_conv - 1]
     ssm: torch.Tensor  # [B, heads, headdim, d_state], float32
-    # room for the state-sized product of the read-out: a fresh 0.5 MB buffer every step costs
-    # more (page faults) than the arithmetic on CPU
+    # room for the state-sized product of the read-out, reused every step: on CPU a fresh buffer
+    # per step costs more (page faults) than the arithmetic
     scratch: torch.Tensor | None = None
-
-    def select(self, rows: torch.Tensor) -> "SSMState":
-        return SSMState(self.conv[rows], self.ssm[rows], None if self.scratch is None else self.scratch[rows])
 
 
 @dataclass
@@ -46,3 +44,23 @@ class CrossState:
     k: torch.Tensor  # [B, heads, S, head_dim]
     v: torch.Tensor
     key_mask: torch.Tensor  # [B, S]
+
+
+@dataclass
+class BlockState:
+    """One block's decode state, by sub-layer: the sequence mixer's, the cross-attention memory
+    (filled at prefill; None without cross-attention) and the channel mixer's (a second Mamba2's
+    state in the mamba backbone; None for stateless MLP / EinFFT)."""
+
+    mixer: SSMState | KVCache
+    cross_attn: CrossState | None = None
+    channel_mixer: SSMState | None = None
+
+
+@dataclass
+class DecodeState:
+    """Everything a decode step needs besides its input: every block's state and the position the
+    next input frame takes, per row (rows of a left-padded batch start at different positions)."""
+
+    blocks: list[BlockState]
+    position: torch.Tensor  # [B] long

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ssmusic.errors import SsmusicError
+from ssmusic.hub import load_pretrained
 
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -84,26 +85,21 @@ def load_text_encoder(name_or_path: str | None = None, device: str | torch.devic
 
     name = name_or_path or DEFAULT_TEXT_ENCODER
     source = str(_minilm_dir()) if name.lower() in _MINILM_NAMES else name
-    local = Path(source).is_dir()
-    try:
+
+    def load(local: bool):
         config = AutoConfig.from_pretrained(source, local_files_only=local)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
-        if getattr(config, "is_encoder_decoder", False):
-            from transformers import T5EncoderModel
+        if not getattr(config, "is_encoder_decoder", False):
+            return config, tokenizer, AutoModel.from_pretrained(source, local_files_only=local)
+        from transformers import T5EncoderModel
 
-            if config.model_type not in ("t5", "mt5", "umt5"):
-                raise SsmusicError(f"text encoder {name!r}: encoder-decoder type {config.model_type!r} is "
-                                   "not supported (T5-family or encoder-only models are)")
-            model = T5EncoderModel.from_pretrained(source, local_files_only=local)
-        else:
-            model = AutoModel.from_pretrained(source, local_files_only=local)
-    except (OSError, ValueError) as err:
-        if local:
-            raise SsmusicError(f"text encoder {name!r}: cannot load the local directory ({err})".splitlines()[0]) from None
-        raise SsmusicError(
-            f"text encoder {name!r} is not available offline: on a connected machine run "
-            f"`huggingface-cli download {name} --local-dir DIR`, copy DIR here and pass its path "
-            f"(or set HF_HOME to a cache holding it)") from None
+        if config.model_type not in ("t5", "mt5", "umt5"):
+            raise SsmusicError(f"text encoder {name!r}: encoder-decoder type {config.model_type!r} is "
+                               "not supported (T5-family or encoder-only models are)")
+        return config, tokenizer, T5EncoderModel.from_pretrained(source, local_files_only=local)
+
+    config, tokenizer, model = load_pretrained(
+        "text encoder", source, load, "pass its path (or set HF_HOME to a cache holding it)")
     max_tokens = tokenizer.model_max_length
     if not isinstance(max_tokens, int) or max_tokens > 4096:
         max_tokens = getattr(config, "max_position_embeddings", 512)

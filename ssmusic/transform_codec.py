@@ -20,8 +20,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ssmusic.config import from_dict, read_json, write_json_atomic
+from ssmusic.atomic import read_json, write_json_atomic
+from ssmusic.config import from_dict
 from ssmusic.errors import SsmusicError
+from ssmusic.mel import log_mel, mel_filterbank
 from ssmusic.tensors import load_tensors, save_tensors
 
 
@@ -40,25 +42,6 @@ class TransformCodecConfig:
     def __post_init__(self) -> None:
         if self.transform not in ("mel", "mdct"):
             raise SsmusicError(f"codec.json transform: expected 'mel' or 'mdct', got {self.transform!r}")
-
-
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    """Slaney-style triangular filters on the HTK mel scale: [n_mels, n_fft // 2 + 1]."""
-    def hz_to_mel(hz):
-        return 2595.0 * torch.log10(1.0 + hz / 700.0)
-
-    def mel_to_hz(mel):
-        return 700.0 * (10 ** (mel / 2595.0) - 1.0)
-
-    freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    edges = mel_to_hz(torch.linspace(0, float(hz_to_mel(torch.tensor(sample_rate / 2.0))), n_mels + 2,
-                                     dtype=torch.float64))
-    lower, center, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (freqs[None] - lower) / (center - lower)
-    down = (upper - freqs[None]) / (upper - center)
-    bank = torch.clamp(torch.minimum(up, down), min=0)
-    bank = bank * (2.0 / (upper - lower))  # equal area
-    return bank.float()
 
 
 class TransformCodec:
@@ -89,9 +72,7 @@ class TransformCodec:
         c = self.config
         frames = math.ceil(wav.shape[-1] / c.hop)
         if c.transform == "mel":
-            spec = torch.stft(wav, c.n_fft, c.hop, window=self.window, center=True, return_complex=True).abs()
-            spec = spec[..., :frames]
-            return torch.log(torch.clamp(self.mel @ spec, min=1e-5)).transpose(1, 2)
+            return log_mel(wav, self.mel, c.n_fft, c.hop, self.window, frames).transpose(1, 2)
         padded = F.pad(wav, (c.hop, frames * c.hop - wav.shape[-1] + c.hop))
         chunks = padded.unfold(-1, 2 * c.hop, c.hop)[:, :frames] * self.window  # [B, T, 2hop]
         return chunks @ self.basis.T * self.scale
@@ -228,17 +209,11 @@ def fit_codec(wavs: list[torch.Tensor], config: TransformCodecConfig, iters: int
 def training_files(directory: Path) -> list[Path]:
     """A demo dataset (captions.csv with a split column) contributes its train split only, so the
     held-out clips stay unseen by the codec too; any other directory contributes all its audio."""
-    import csv
-
     from ssmusic.audio import list_audio_files
+    from ssmusic.captions import split_paths
 
-    captions = directory / "captions.csv"
-    if captions.is_file():
-        with captions.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        if rows and "split" in rows[0]:
-            return [directory / row["path"] for row in rows if row["split"] == "train"]
-    return list_audio_files(directory)
+    train = split_paths(directory, "train")
+    return train if train is not None else list_audio_files(directory)
 
 
 def run_fit(args) -> int:

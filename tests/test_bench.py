@@ -35,3 +35,11 @@ def test_paper_size_table_integrates_the_measured_positions():
     text = bench.tables({"preset": "paper", "device": "cpu", "threads": 1, "matmul": {}, "decode": {},
                          "paper_loop": {}, "peers": {}, "training": {}, "end_to_end": {}, "paper_size": results})
     assert "Paper size" in text and "16 tokens in all" in text and "Peers" not in text
+
+
+def test_a_measurement_runs_in_its_own_process():
+    from ssmusic.bench.runner import measure
+
+    result = measure("released_loop", 1, preset="tiny", position=8, repeats=1)
+    assert result["ms_per_step"] > 0 and result["peak_mb"] > 0 and result["process_s"] > 0
+    assert "error" in measure("released_loop", 1, preset="no-such-preset", position=8, repeats=1)

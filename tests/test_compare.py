@@ -129,7 +129,7 @@ def test_compare_gen_steps_need_a_reference(tmp_path, tiny_dataset):
 
 def test_every_variant_is_matched_to_prefix_simba_parameters(tiny_dataset):
     from ssmusic.compare import matched_configs
-    from ssmusic.config import count_parameters
+    from ssmusic.presets import count_parameters
     from ssmusic.data import load_manifest
     from ssmusic.train import TrainConfig
 

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from ssmusic.config import (ConfigError, LMConfig, PipelineConfig, count_parameters, load_config,
-                            save_config)
+from ssmusic.config import ConfigError, LMConfig, PipelineConfig, load_config, save_config
+from ssmusic import presets
+from ssmusic.presets import count_parameters
 
 
 def test_json_round_trip(tmp_path):
@@ -46,10 +47,10 @@ def test_pipeline_config_validates():
 @pytest.mark.parametrize("preset", ["tiny", "small", "paper"])
 @pytest.mark.parametrize("conditioning", ["prefix", "cross"])
 def test_presets_match_parameter_counts_across_backbones(preset, conditioning):
-    counts = {b: count_parameters(LMConfig.preset(preset, backbone=b, conditioning=conditioning))
+    counts = {b: count_parameters(presets.preset(preset, backbone=b, conditioning=conditioning))
               for b in ("simba", "mamba", "transformer")}
     assert max(counts.values()) / min(counts.values()) < 1.05 * 1.0001, counts
-    einfft = count_parameters(LMConfig.preset(preset, conditioning=conditioning, channel_mixer="einfft"))
+    einfft = count_parameters(presets.preset(preset, conditioning=conditioning, channel_mixer="einfft"))
     assert abs(einfft - counts["simba"]) / counts["simba"] < 0.05, (einfft, counts)
     if preset == "paper" and conditioning == "prefix":
         assert abs(counts["simba"] - 281e6) / 281e6 < 0.01, counts  # the released model's size
@@ -59,4 +60,4 @@ def test_presets_match_parameter_counts_across_backbones(preset, conditioning):
 
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="preset"):
-        LMConfig.preset("huge")
+        presets.preset("huge")

@@ -60,3 +60,13 @@ def test_bad_arguments_and_missing_soundfont(tmp_path, capsys):
     if shutil.which("fluidsynth"):
         assert main(["data", "demo", str(tmp_path / "x"), "--soundfont", str(tmp_path / "none.sf2")]) == 2
         assert "none.sf2: file not found" in capsys.readouterr().err
+
+
+def test_builder_and_cli_agree_on_the_default_clip_count():
+    import inspect
+
+    from ssmusic.cli import build_parser
+    from ssmusic.demo_data import build
+
+    args = build_parser().parse_args(["data", "demo", "out"])
+    assert inspect.signature(build).parameters["clips"].default == args.clips == 600

@@ -6,6 +6,7 @@ import torch
 from ssmusic.config import LMConfig
 from ssmusic.errors import SsmusicError
 from ssmusic.lm import MusicLM
+from ssmusic.sampling import SamplingParams
 
 CARD, TEXT_DIM = 17, 12
 COMBOS = [(b, c, m) for b, c in itertools.product(("simba", "mamba", "transformer"), ("prefix", "cross"))
@@ -66,7 +67,7 @@ def test_recurrent_decoding_equals_forward(backbone, conditioning, mixer, n_code
 def test_greedy_generation_reproduces_forward_argmax(backbone, conditioning, mixer, n_codebooks):
     model = tiny(backbone, conditioning, mixer, n_codebooks=n_codebooks)
     _, text, mask = batch(n_codebooks)
-    codes = model.generate(text, mask, steps=8, cfg_scale=1.0, top_k=1)
+    codes = model.generate(text, mask, steps=8, sampling=SamplingParams(cfg_scale=1.0, top_k=1))
     assert codes.shape == (3, n_codebooks, 8)
     with torch.no_grad():
         assert torch.equal(model(codes, text, mask).argmax(-1), codes)
@@ -89,12 +90,12 @@ def test_released_model_options_decode_exactly(n_codebooks):
     assert torch.equal(parallel, unmasked)
 
 
-def test_start_token_is_a_frame_of_the_special_id_before_the_codes():
+def test_start_token_is_a_frame_of_the_start_id_before_the_codes():
     with_start = tiny("simba", "prefix", **RELEASED_OPTIONS)
     without = tiny("simba", "prefix", **{**RELEASED_OPTIONS, "start_token": False})
     without.load_state_dict(with_start.state_dict())
     codes, text, mask = batch()
-    start = torch.full((3, 1, 1), with_start.special)
+    start = torch.full((3, 1, 1), with_start.start_id)
     with torch.no_grad():
         # without it, the last text position predicts the start frame: drop that prediction
         torch.testing.assert_close(with_start(codes, text, mask),
@@ -106,10 +107,10 @@ def test_empty_text_null_condition_needs_null_text():
     _, text, mask = batch()
     null_text = torch.randn_like(text)
     with pytest.raises(SsmusicError, match="null_text"):
-        model.generate(text, mask, steps=3, cfg_scale=3.0)
+        model.generate(text, mask, steps=3, sampling=SamplingParams(cfg_scale=3.0))
     with pytest.raises(SsmusicError, match="shape"):
-        model.generate(text, mask, steps=3, cfg_scale=3.0, null_text=null_text[:, :2], null_text_mask=mask[:, :2])
-    out = model.generate(text, mask, steps=5, cfg_scale=3.0, top_k=1, null_text=null_text, null_text_mask=mask)
+        model.generate(text, mask, steps=3, sampling=SamplingParams(cfg_scale=3.0), null_text=null_text[:, :2], null_text_mask=mask[:, :2])
+    out = model.generate(text, mask, steps=5, sampling=SamplingParams(cfg_scale=3.0, top_k=1), null_text=null_text, null_text_mask=mask)
     # greedy guided decoding written independently: full forwards, CFG on logits
     seq = torch.zeros(3, 1, 0, dtype=torch.long)
     for _ in range(5):
@@ -136,8 +137,7 @@ def test_padding_and_null_rows_are_exact():
 def test_cfg_scale_one_equals_conditional_only_sampling():
     model = tiny("simba", "cross")
     _, text, mask = batch()
-    out = model.generate(text, mask, steps=6, cfg_scale=1.0, top_k=5, temperature=1.3,
-                         generator=torch.Generator().manual_seed(3))
+    out = model.generate(text, mask, steps=6, sampling=SamplingParams(cfg_scale=1.0, top_k=5, temperature=1.3, seed=3))
     # conditional-only sampling written independently: forward over the growing sequence
     from ssmusic.sampling import sample_next
 
@@ -154,9 +154,9 @@ def test_cfg_scale_one_equals_conditional_only_sampling():
 def test_guidance_changes_samples_and_seeds_reproduce():
     model = tiny("mamba", "prefix")
     _, text, mask = batch()
-    a = model.generate(text, mask, steps=12, cfg_scale=3.0, generator=torch.Generator().manual_seed(1))
-    b = model.generate(text, mask, steps=12, cfg_scale=3.0, generator=torch.Generator().manual_seed(1))
-    c = model.generate(text, mask, steps=12, cfg_scale=1.0, generator=torch.Generator().manual_seed(1))
+    a = model.generate(text, mask, steps=12, sampling=SamplingParams(cfg_scale=3.0, seed=1))
+    b = model.generate(text, mask, steps=12, sampling=SamplingParams(cfg_scale=3.0, seed=1))
+    c = model.generate(text, mask, steps=12, sampling=SamplingParams(cfg_scale=1.0, seed=1))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -165,7 +165,7 @@ def test_guidance_changes_samples_and_seeds_reproduce():
 def test_prompt_continuation_keeps_the_prompt_as_context(n_codebooks):
     model = tiny("simba", "prefix", n_codebooks=n_codebooks)
     codes, text, mask = batch(n_codebooks, length=6)
-    cont = model.generate(text, mask, steps=4, cfg_scale=1.0, top_k=1, prompt_codes=codes)
+    cont = model.generate(text, mask, steps=4, sampling=SamplingParams(cfg_scale=1.0, top_k=1), prompt_codes=codes)
     assert cont.shape == (3, n_codebooks, 4)
     with torch.no_grad():
         full = model(torch.cat([codes, cont], dim=-1), text, mask).argmax(-1)
@@ -220,7 +220,7 @@ def test_pooled_caption_decodes_exactly(backbone, conditioning, pooled_text):
         parallel = model(codes, text, mask, null)
         recurrent = model.recurrent_logits(codes, text, mask, null)
     torch.testing.assert_close(recurrent, parallel, atol=1e-4, rtol=1e-4)
-    generated = model.generate(text, mask, steps=6, cfg_scale=1.0, top_k=1)
+    generated = model.generate(text, mask, steps=6, sampling=SamplingParams(cfg_scale=1.0, top_k=1))
     with torch.no_grad():
         assert torch.equal(model(generated, text, mask).argmax(-1), generated)
 
@@ -240,3 +240,16 @@ def test_pooled_caption_reaches_every_position_and_null_rows_ignore_it():
         padded_text = torch.cat([text, torch.randn(3, 4, TEXT_DIM)], dim=1)
         padded_mask = torch.cat([mask, torch.zeros(3, 4, dtype=torch.bool)], dim=1)
         torch.testing.assert_close(model(codes, padded_text, padded_mask), a, atol=1e-5, rtol=1e-5)
+
+
+def test_an_unknown_mixer_kind_raises_instead_of_becoming_einfft():
+    from ssmusic.blocks import channel_mixer, sequence_mixer
+    from ssmusic.errors import ConfigError
+
+    config = LMConfig(d_model=32, headdim=8)
+    config.channel_mixer = "fnet"  # past validation, as a hand-edited config object could be
+    with pytest.raises(ConfigError, match="fnet"):
+        channel_mixer(config)
+    config.channel_mixer, config.backbone = "mlp", "rwkv"
+    with pytest.raises(ConfigError, match="rwkv"):
+        sequence_mixer(config)

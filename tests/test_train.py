@@ -9,10 +9,14 @@ from ssmusic.checkpoint import latest_checkpoint
 from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors
-from ssmusic.config import LMConfig
+from ssmusic import presets
+
 from ssmusic.data import CodesDataset
 from ssmusic.lm import MusicLM
-from ssmusic.train import DataOrder, TrainConfig, evaluate, lr_at, param_groups, train
+from ssmusic.data import DataOrder
+from ssmusic.optim import lr_at, param_groups
+from ssmusic.train import TrainConfig, train
+from ssmusic.validation import evaluate
 
 TINY = dict(preset="tiny", steps=6, batch_size=4, eval_every=3, save_every=3, warmup_steps=2,
             model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8})
@@ -77,7 +81,7 @@ def test_resume_refuses_a_different_dataset(tmp_path, tiny_dataset):
 
 
 def test_weight_decay_on_matrices_only_never_on_biases_of_any_mixer():
-    model = MusicLM(LMConfig.preset("tiny", channel_mixer="einfft", conditioning="cross", card=16, text_dim=8))
+    model = MusicLM(presets.preset("tiny", channel_mixer="einfft", conditioning="cross", card=16, text_dim=8))
     decay, no_decay = param_groups(model, 0.02)
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}
@@ -138,12 +142,11 @@ def test_cli_train(tmp_path, tiny_dataset, capsys):
 
 
 def test_conditioning_gap_is_zero_without_text_and_nonzero_with_it(tiny_dataset):
-    from ssmusic.config import LMConfig
 
     valid = CodesDataset(tiny_dataset, "train", n_codebooks=1)  # 12 clips, varied codes
     config = TrainConfig(**TINY)
     assert len(set(valid.captions)) > 1
-    model = MusicLM(LMConfig.preset("tiny", conditioning="pooled", card=16, text_dim=384, dropout=0.0))
+    model = MusicLM(presets.preset("tiny", conditioning="pooled", card=16, text_dim=384, dropout=0.0))
     with torch.no_grad():  # a caption that changes the output strongly...
         model.pooled_proj.weight.normal_(0, 1.0)
         model.heads[0].weight.normal_(0, 1.0)
@@ -158,7 +161,7 @@ def test_conditioning_gap_is_zero_without_text_and_nonzero_with_it(tiny_dataset)
 
 
 def test_windows_split_clips_in_order_and_repeat_their_captions():
-    from ssmusic.train import _windows
+    from ssmusic.validation import _windows
 
     codes = torch.arange(2 * 1 * 7).reshape(2, 1, 7)
     windows, (text,) = _windows(codes, 3, (torch.tensor([[10.0], [20.0]]),))
@@ -169,11 +172,10 @@ def test_windows_split_clips_in_order_and_repeat_their_captions():
 
 
 def test_validation_of_a_cropped_run_scores_windows_of_the_crop_length(tiny_dataset):
-    from ssmusic.config import LMConfig
     from ssmusic.lm import token_loss
 
     valid = CodesDataset(tiny_dataset, "train", n_codebooks=1)
-    model = MusicLM(LMConfig.preset("tiny", backbone="transformer", card=16, text_dim=384, dropout=0.0)).eval()
+    model = MusicLM(presets.preset("tiny", backbone="transformer", card=16, text_dim=384, dropout=0.0)).eval()
     crop = 20
     losses = evaluate(model, valid, TrainConfig(**{**TINY, "crop_frames": crop}), torch.device("cpu"), None)
     total = count = 0.0
@@ -183,8 +185,8 @@ def test_validation_of_a_cropped_run_scores_windows_of_the_crop_length(tiny_data
             for start in range(0, item["codes"].shape[-1] - crop + 1, crop):
                 codes = item["codes"][None, :, start:start + crop]
                 logits = model(codes, item["text"][None], item["text_mask"][None])
-                valid_tokens = int((codes != model.special).sum())
-                total += float(token_loss(logits, codes, model.special)) * valid_tokens
+                valid_tokens = int((codes != model.pad_id).sum())
+                total += float(token_loss(logits, codes, model.pad_id)) * valid_tokens
                 count += valid_tokens
     assert losses["val_loss"] == pytest.approx(total / count, rel=1e-4)
     whole = evaluate(model, valid, TrainConfig(**TINY), torch.device("cpu"), None)
@@ -226,7 +228,7 @@ def test_resume_refuses_a_conflicting_flag_and_applies_a_harmless_one(tmp_path, 
 
 
 def test_random_crops_never_fall_in_padding():
-    from ssmusic.train import random_crop
+    from ssmusic.data import random_crop
 
     pad = 16
     codes = torch.randint(0, pad, (64, 2, 20))
@@ -241,9 +243,9 @@ def test_random_crops_never_fall_in_padding():
 
 
 def test_text_lr_scale_gives_the_text_projection_its_own_learning_rate(tmp_path, tiny_dataset):
-    from ssmusic.train import TEXT_MODULES, scale_text_lr
+    from ssmusic.optim import TEXT_MODULES, scale_text_lr
 
-    model = MusicLM(LMConfig.preset("tiny", card=16, text_dim=384, pooled_text=True))
+    model = MusicLM(presets.preset("tiny", card=16, text_dim=384, pooled_text=True))
     base = param_groups(model, 0.02)
     assert scale_text_lr(base, model, 1.0) is base  # unchanged runs keep their optimizer layout
     groups = scale_text_lr(base, model, 10.0)

@@ -10,12 +10,12 @@ chance (one over the number of classes).
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from ssmusic.captions import read_csv
 from ssmusic.errors import SsmusicError
 
 
@@ -24,8 +24,7 @@ def read_labels(path: str | Path) -> dict[str, dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise SsmusicError(f"{path}: no such labels file (expected a CSV with columns prompt,<attribute>...)")
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    _, rows = read_csv(path)
     if not rows or "prompt" not in rows[0]:
         raise SsmusicError(f"{path}: expected a header with a 'prompt' column and attribute columns "
                            "(e.g. prompt,instrument)")

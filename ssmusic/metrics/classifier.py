@@ -10,14 +10,14 @@ It stands in for PaSST's AudioSet labels, which need weights that cannot be down
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ssmusic.config import read_json, write_json_atomic
+from ssmusic.atomic import read_json, write_json_atomic
+from ssmusic.captions import dataset_rows
 from ssmusic.errors import SsmusicError
 from ssmusic.tensors import load_tensors, save_tensors
 
@@ -90,12 +90,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_CLASSIFIER_DIR)
     parser.add_argument("--label", default="instrument")
     args = parser.parse_args()
-    rows = list(csv.DictReader((args.demo_dir / "captions.csv").open()))
+    rows = dataset_rows(args.demo_dir) or []
     if not rows or args.label not in rows[0]:
         raise SystemExit(f"{args.demo_dir / 'captions.csv'}: no column {args.label!r}")
     train = [r for r in rows if r["split"] == "train"]
     held = [r for r in rows if r["split"] != "train"]
-    features = clip_features([args.demo_dir / r["path"] for r in rows])
+    features = clip_features([r["path"] for r in rows])
     index = {id(r): i for i, r in enumerate(rows)}
     classifier = fit(features[[index[id(r)] for r in train]], [r[args.label] for r in train], args.label)
     held_x = features[[index[id(r)] for r in held]]

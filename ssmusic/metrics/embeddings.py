@@ -13,12 +13,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ssmusic.errors import SsmusicError
+from ssmusic.hub import load_pretrained
+from ssmusic.mel import log_mel, mel_filterbank
 
 
 class MelStats:
@@ -26,14 +27,11 @@ class MelStats:
     sample_rate = 22050
 
     def __init__(self) -> None:
-        from ssmusic.transform_codec import mel_filterbank
-
         self.bank = mel_filterbank(self.sample_rate, 1024, 64)
         self.window = torch.hann_window(1024)
 
     def embed(self, wav: torch.Tensor) -> np.ndarray:
-        spec = torch.stft(wav.float(), 1024, 512, window=self.window, return_complex=True).abs()
-        logmel = torch.log(torch.clamp(self.bank @ spec, min=1e-5))  # [64, frames]
+        logmel = log_mel(wav.float(), self.bank, 1024, 512, self.window)  # [64, frames]
         per_second = max(1, round(self.sample_rate / 512))
         windows = [logmel[:, i:i + per_second] for i in range(0, logmel.shape[1], per_second)]
         windows = [w for w in windows if w.shape[1] >= per_second // 2] or [logmel]
@@ -48,14 +46,11 @@ class ClapEmbedding:
     def __init__(self, source: str) -> None:
         from transformers import ClapModel, ClapProcessor
 
-        local = Path(source).is_dir()
-        try:
-            self.model = ClapModel.from_pretrained(source, local_files_only=local).eval()
-            self.processor = ClapProcessor.from_pretrained(source, local_files_only=local)
-        except (OSError, ValueError) as err:
-            raise SsmusicError(
-                f"CLAP model {source!r} is not available: on a connected machine run `huggingface-cli download "
-                f"{source} --local-dir DIR` and pass clap:DIR" + (f" ({err})".splitlines()[0] if local else "")) from None
+        def load(local: bool):
+            return (ClapModel.from_pretrained(source, local_files_only=local).eval(),
+                    ClapProcessor.from_pretrained(source, local_files_only=local))
+
+        self.model, self.processor = load_pretrained("CLAP model", source, load, "pass clap:DIR")
         self.name = f"clap:{source}"
 
     @torch.no_grad()

@@ -8,15 +8,14 @@ fast.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ssmusic.config import write_json_atomic
+from ssmusic.atomic import atomic_path, write_json_atomic
+from ssmusic.captions import dataset_rows
 from ssmusic.errors import SsmusicError
 
 METRICS = ("fad", "kl", "adherence", "clap")
@@ -30,13 +29,9 @@ def collect_rows(directory: str | Path, split: str | None = None) -> list[dict]:
     directory = Path(directory)
     if not directory.is_dir():
         raise SsmusicError(f"{directory}: not a directory of audio")
-    captions = directory / "captions.csv"
-    if captions.is_file():
-        with captions.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        if split and rows and "split" in rows[0]:
-            rows = [r for r in rows if r["split"] == split]
-        rows = [{**r, "path": directory / r["path"], "caption": r.get("caption")} for r in rows]
+    rows = dataset_rows(directory, split)
+    if rows is not None:
+        rows = [{**r, "caption": r.get("caption")} for r in rows]
     else:
         rows = []
         for path in list_audio_files(directory):
@@ -68,10 +63,8 @@ class EmbeddingCache:
         wav, _ = read_audio(path, self.model.sample_rate, mono=True)
         value = np.asarray(self.model.embed(wav[0]), dtype=np.float32)
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as handle:
+        with atomic_path(cached) as tmp, tmp.open("wb") as handle:
             np.save(handle, value, allow_pickle=False)
-        tmp.replace(cached)
         return value
 
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import torch
 
+from ssmusic.mel import log_mel, mel_filterbank
 
-def log_mel(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+
+def evaluation_mel(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """An evaluation mel spectrogram independent of the codecs' own: 80 bands, 1024/256, log10."""
-    from ssmusic.transform_codec import mel_filterbank
-
-    spec = torch.stft(wav, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs()
-    return torch.log10(torch.clamp(mel_filterbank(sample_rate, 1024, 80) @ spec, min=1e-5))
+    return log_mel(wav, mel_filterbank(sample_rate, 1024, 80), 1024, 256, log=torch.log10)
 
 
 def mel_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> float:
     """Mean absolute difference of log10-mel spectrograms ([..., N] each; 0 for identical audio)."""
-    return float((log_mel(reference, sample_rate) - log_mel(estimate, sample_rate)).abs().mean())
+    return float((evaluation_mel(reference, sample_rate) - evaluation_mel(estimate, sample_rate)).abs().mean())
 
 
 def si_snr(reference: torch.Tensor, estimate: torch.Tensor) -> float:

@@ -1,0 +1,71 @@
+"""The Markdown tables `ssmusic bench` prints and writes beside its JSON."""
+
+from __future__ import annotations
+
+def _paper_size_table(paper: dict) -> list[str]:
+    lines = ["Paper size (281M SiMBA), ms per token with CFG batch 2: recurrent vs the released loop "
+             "(60 text tokens + position, re-run for every token)", "",
+             "| position | recurrent | released loop |", "|---|---|---|"]
+    for p in paper["decode"]:
+        ours = paper["decode"][p].get("ms_per_step", float("nan"))
+        theirs = paper["paper_loop"][p].get("ms_per_step", float("nan"))
+        lines.append(f"| {p} | {ours:.1f} | {theirs:.0f} |")
+    total = paper["total_s"]
+    lines.append(f"| {total['frames']} tokens in all (s, integrated) | {total['recurrent']:.0f} | "
+                 f"{total['paper_loop']:.0f} |")
+    return lines
+
+
+def tables(results: dict) -> str:
+    if "paper_size" in results and not results["decode"]:
+        return "\n".join([f"device {results['device']}, {results['threads']} threads", "",
+                          *_paper_size_table(results["paper_size"])])
+    lines = [f"preset {results['preset']}, device {results['device']}, {results['threads']} threads; "
+             f"matmul peak {results['matmul'].get('gflops', float('nan')):.0f} GFLOP/s", ""]
+    positions = sorted({int(k.split("@")[1]) for k in results["decode"]})
+    lines += ["Decode, ms per generated token (CFG batch 2) [peak MB]", "",
+              "| backbone | " + " | ".join(str(p) for p in positions) + " |", "|---" * (len(positions) + 1) + "|"]
+    for backbone in ("simba", "mamba", "transformer"):
+        cells = []
+        for p in positions:
+            r = results["decode"].get(f"{backbone}@{p}", {})
+            cells.append(f"{r['ms_per_step']:.2f} [{r['peak_mb']:.0f}]" if "ms_per_step" in r else r.get("error", "-"))
+        lines.append(f"| {backbone} | " + " | ".join(cells) + " |")
+    gflops = results["matmul"].get("gflops", float("nan"))
+    lines += ["", "FLOP floor per step (2 rows at the matmul peak) vs measured, at the first position", "",
+              "| backbone | GFLOP/step | floor ms | measured ms | x floor |", "|---|---|---|---|---|"]
+    for backbone in ("simba", "mamba", "transformer") if positions else ():
+        r = results["decode"].get(f"{backbone}@{positions[0]}", {})
+        if "ms_per_step" in r:
+            floor = 2 * r["flops"] / (gflops * 1e9) * 1000
+            lines.append(f"| {backbone} | {2 * r['flops'] / 1e9:.3f} | {floor:.3f} | {r['ms_per_step']:.2f} | "
+                         f"{r['ms_per_step'] / floor:.0f} |")
+    if results["paper_loop"]:
+        lines += ["", "Paper's loop (full sequence re-run per token) vs recurrent SiMBA, ms per token", "",
+                  "| position | paper loop | recurrent |", "|---|---|---|"]
+        for p, r in results["paper_loop"].items():
+            ours = results["decode"].get(f"simba@{p}", {}).get("ms_per_step", float("nan"))
+            lines.append(f"| {p} | {r.get('ms_per_step', float('nan')):.1f} | {ours:.2f} |")
+    mg, m2 = results["peers"].get("musicgen", {}), results["peers"].get("mamba2", {})
+    lines += ["", "Peers (transformers, random weights, batch 2), ms per token", "",
+              "| model | params | first 100 | last 100 | total s |", "|---|---|---|---|---|"]
+    for name, r in (("MusicGen decoder (KV cache)", mg), ("Mamba2ForCausalLM (its cache)", m2)):
+        if "ms_per_step_first_100" in r:
+            total = f"{r['total_s']:.1f}" if "total_s" in r else "- (300 tokens)"
+            lines.append(f"| {name} | {r['parameters'] / 1e6:.1f}M | {r['ms_per_step_first_100']:.2f} | "
+                         f"{r['ms_per_step_last_100']:.2f} | {total} |")
+        else:
+            lines.append(f"| {name} | - | {r.get('error', '-')} | | |")
+    e2e, dac = results["end_to_end"].get("simba", {}), results["end_to_end"].get("dac_decode", {})
+    if "wall_s" in e2e:
+        lines += ["", f"End to end: {e2e['frames']} tokens ({e2e['audio_s']:.1f} s of DAC-44k audio), CFG, "
+                  "SiMBA generate + DAC decode", "", "| part | wall s | real-time factor |", "|---|---|---|",
+                  f"| SiMBA generate | {e2e['wall_s']:.1f} | {e2e['real_time_factor']:.2f} |"]
+        if "wall_s" in dac:
+            lines.append(f"| DAC 44.1 kHz decode ({dac['parameters'] / 1e6:.0f}M) | {dac['wall_s']:.1f} | "
+                         f"{dac['wall_s'] / dac['audio_s']:.2f} |")
+    lines += ["", "Training, forward + backward tokens/s (batch 1)", "", "| backbone | seq | tokens/s |", "|---|---|---|"]
+    for key, r in results["training"].items():
+        backbone, seq = key.split("@")
+        lines.append(f"| {backbone} | {seq} | {r.get('tokens_per_s', float('nan')):.0f} |")
+    return "\n".join(lines)
