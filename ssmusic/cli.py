@@ -209,6 +209,9 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
                         help="audio + captions.csv for --gen-steps (e.g. the demo dataset)")
     parser.add_argument("--reference-split", default="test", help="split of --reference (default test)")
     parser.add_argument("--gen-prompts", type=int, default=8, help="first N captions of that split (default 8)")
+    parser.add_argument("--time-steps", type=int, default=0, metavar="N",
+                        help="after training, time N steps of every variant in interleaved rounds under the same "
+                        "load: the report's calibrated time axis (steps x seconds per step); 0 = off")
     parser.add_argument("--gen-seconds", type=float, default=None, help="seconds generated per caption (default: "
                         "the training length, --crop-frames or the whole clip: a Transformer's context)")
     _train_arguments(parser)

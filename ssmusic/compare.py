@@ -15,6 +15,8 @@ already in RUN/generation.jsonl are kept. Layout: OUT_DIR/<backbone>-<conditioni
 from __future__ import annotations
 
 import json
+import shutil
+import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -164,8 +166,29 @@ def _settings(data_dir: Path, base: TrainConfig, seeds: list[int], check: Genera
     return settings
 
 
+def time_steps(data_dir: Path, configs: dict[Variant, TrainConfig], scratch: Path, steps: int = 8,
+               rounds: int = 3) -> dict[str, float]:
+    """Median seconds per optimizer step of each variant, timed round-robin in this process (`rounds`
+    short runs of `steps` steps each, the first step of every run dropped as warm-up). The wall time a
+    run logs carries whatever else a shared machine did while it trained; interleaving short timed
+    runs puts every variant under the same load, so steps × these seconds is a fair time axis."""
+    durations: dict[str, list[float]] = {variant.name: [] for variant in configs}
+    for round_index in range(rounds):
+        for variant, config in configs.items():
+            run_dir = scratch / f"{variant.name}-{round_index}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            train(data_dir, run_dir, replace(config, steps=steps, eval_every=steps + 1, save_every=steps + 1),
+                  progress=False)
+            walls = [record["wall_s"] for record in read_metrics(run_dir) if "loss" in record]
+            durations[variant.name] += [later - earlier for earlier, later in zip(walls[1:], walls[2:])]
+            shutil.rmtree(run_dir)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {name: round(statistics.median(values), 4) for name, values in durations.items()}
+
+
 def compare(data_dir: str | Path, out_dir: str | Path, base: TrainConfig, variants: list[Variant],
-            seeds: list[int] | None = None, check: GenerationCheck | None = None, progress: bool = True) -> dict:
+            seeds: list[int] | None = None, check: GenerationCheck | None = None, progress: bool = True,
+            time_steps_per_run: int = 0) -> dict:
     """Train every variant once per seed (or reuse finished runs); write compare.json / .md / .png."""
     from ssmusic.compare_report import parameter_count, write_report
 
@@ -185,7 +208,13 @@ def compare(data_dir: str | Path, out_dir: str | Path, base: TrainConfig, varian
             curves.setdefault(variant.name, {})[seed] = read_metrics(run_dir)
             generation.setdefault(variant.name, {})[seed] = read_jsonl(run_dir / "generation.jsonl")
     params = {v.name: parameter_count(out_dir / v.name / f"seed{seeds[0]}" / "final") for v in variants}
-    return write_report(out_dir, curves, generation, params, settings)
+    step_seconds = None
+    if time_steps_per_run:
+        if progress:
+            print(f"timing {time_steps_per_run} steps per variant, 3 interleaved rounds")
+        step_seconds = time_steps(data_dir, {v: replace(configs[v], seed=seeds[0]) for v in variants},
+                                  out_dir / ".step_timing", time_steps_per_run)
+    return write_report(out_dir, curves, generation, params, settings, step_seconds)
 
 
 def run(args) -> int:
@@ -205,7 +234,7 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    result = compare(args.data_dir, args.out, base, variants, seeds, check)
+    result = compare(args.data_dir, args.out, base, variants, seeds, check, time_steps_per_run=args.time_steps)
     print(result["table"])
     print(f"plot: {Path(args.out) / 'compare.png'}")
     return 0

@@ -86,6 +86,38 @@ def summarize(curves: dict[str, dict[int, list[dict]]], generation: dict[str, di
     return summary
 
 
+def calibrated_time(summary: dict, step_seconds: dict[str, float]) -> dict:
+    """The equal-time view on the calibrated axis (step × each variant's seconds per step, timed
+    under the same load): the budget is the shortest variant's full run; per variant, the seed spread
+    of the last validation loss and of each generation metric at the last step within it."""
+    finals = {v: max(int(s) for s in summary["val_loss"][v]) for v in summary["variants"] if summary["val_loss"][v]}
+    budget = min(finals[v] * step_seconds[v] for v in finals)
+    view: dict = {"step_seconds": step_seconds, "budget_s": round(budget, 1), "val_loss": {}, "generation": {}}
+    for variant in finals:
+        within = budget / step_seconds[variant] + 1e-6
+        evaluated = [s for s in summary["val_loss"][variant] if int(s) <= within]
+        if evaluated:
+            view["val_loss"][variant] = {"step": int(evaluated[-1]), **summary["val_loss"][variant][evaluated[-1]]}
+        for metric, table in summary["generation"].items():
+            checked = [s for s in table.get(variant, {}) if int(s) <= within]
+            if checked:
+                view["generation"].setdefault(metric, {})[variant] = {"step": int(checked[-1]),
+                                                                     **table[variant][checked[-1]]}
+    return view
+
+
+def _calibrated_lines(view: dict, variants: list[str], header: list[str]) -> list[str]:
+    seconds = ", ".join(f"{v} {view['step_seconds'][v]:.3f}" for v in variants if v in view["step_seconds"])
+    lines = ["", f"At equal calibrated training time ({view['budget_s']:.0f} s = the shortest variant's full run; "
+             f"steps × seconds per step timed in interleaved rounds under the same load: {seconds}), the last "
+             "value within it (at step):", "", header[0].replace("| step |", "| metric |"), header[1]]
+    rows = [("val_loss", view["val_loss"], 4)] + [(m, t, 3) for m, t in view["generation"].items()]
+    for name, table, digits in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{_cell(table[v], digits)} (step {table[v]['step']})"
+                                                  if v in table else "" for v in variants) + " |")
+    return lines
+
+
 def _cell(value: dict | None, digits: int = 4) -> str:
     if value is None:
         return ""
@@ -124,6 +156,8 @@ def markdown(summary: dict, params: dict[str, int | None]) -> str:
                   "the generation metrics' wall-time plots):", ""] + header
         for step in sorted({int(s) for v in table.values() for s in v}):
             lines.append(f"| {step} | " + " | ".join(_cell(table.get(v, {}).get(str(step)), 0) for v in variants) + " |")
+    if summary.get("calibrated_time"):
+        lines += _calibrated_lines(summary["calibrated_time"], variants, header)
     for metric, table in summary["generation"].items():
         lines += ["", f"{metric} of generated test captions, mean [min–max] over seeds:", ""] + header
         for step in sorted({int(s) for v in table.values() for s in v}):
@@ -150,6 +184,7 @@ def plot(summary: dict, path: Path, title: str) -> None:
 
     from ssmusic.atomic import atomic_path
 
+    calibrated = summary.get("calibrated_time")
     panels = [("val_loss", "step"), ("val_loss", "wall"), ("cond_gap", "step")]
     panels += [(metric, x) for metric in summary["generation"] for x in ("step", "wall")]
     rows = (len(panels) + 2) // 3
@@ -161,11 +196,14 @@ def plot(summary: dict, path: Path, title: str) -> None:
             if not table:
                 continue
             walls = summary["generation_wall_s" if key in summary["generation"] else "wall_s"].get(variant, {})
+            if calibrated:  # measured wall time carries the machine's load at the time: use the fair axis
+                walls = {s: {"mean": int(s) * calibrated["step_seconds"][variant]} for s in table}
             if x == "wall" and any(s not in walls for s in table):
                 continue
             xs = [walls[s]["mean"] for s in table] if x == "wall" else [int(s) for s in table]
             _band(axis, xs, table, variant)
-        axis.set(xlabel="training wall time (s, seed mean)" if x == "wall" else "optimizer step",
+        time_label = "calibrated training time (s: steps × s/step)" if calibrated else "training wall time (s, seed mean)"
+        axis.set(xlabel=time_label if x == "wall" else "optimizer step",
                  ylabel={"val_loss": "validation CE per token", "cond_gap": "shuffled − true caption CE"}.get(key, key),
                  title=f"{key} vs {'wall time' if x == 'wall' else 'steps'}")
         axis.grid(alpha=0.3)
@@ -179,11 +217,14 @@ def plot(summary: dict, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-def write_report(out_dir: Path, curves: dict, generation: dict, params: dict, settings: dict) -> dict:
+def write_report(out_dir: Path, curves: dict, generation: dict, params: dict, settings: dict,
+                 step_seconds: dict[str, float] | None = None) -> dict:
     """compare.json, compare.md and compare.png in out_dir (atomically); returns summary and table."""
     from ssmusic.atomic import write_json_atomic, write_text_atomic
 
     summary = summarize(curves, generation)
+    if step_seconds:
+        summary["calibrated_time"] = calibrated_time(summary, step_seconds)
     summary.update(parameters=params, settings=settings)
     seeds = settings["seeds"]
     plot(summary, out_dir / "compare.png", f"{settings['preset']} preset, matched parameters, "

@@ -4,7 +4,7 @@ import pytest
 
 from ssmusic.cli import main
 from ssmusic.compare import Variant, parse_ints, parse_variants
-from ssmusic.compare_report import summarize
+from ssmusic.compare_report import calibrated_time, markdown, summarize
 from ssmusic.errors import SsmusicError
 
 
@@ -34,6 +34,26 @@ def test_summary_gives_mean_and_spread_over_seeds_and_the_equal_wall_time_view()
     assert summary["equal_wall_time"]["val_loss"]["mamba-prefix"] == {"mean": 6.5, "min": 6.0, "max": 7.0, "n": 2}
     assert "transformer-prefix" not in summary["equal_wall_time"]["val_loss"]  # no evaluation within 7.5 s
     assert summary["tokens_per_s"]["simba-prefix"] == 100
+
+
+def test_calibrated_time_compares_at_the_shortest_full_run_measured_in_timed_seconds_per_step():
+    curves = {"transformer-prefix": {0: _records([(100, 5.0, 1), (200, 4.0, 2)]), 1: _records([(100, 6.0, 9), (200, 5.0, 99)])},
+              "simba-prefix": {0: _records([(100, 4.0, 1), (200, 3.0, 2)]), 1: _records([(100, 4.4, 1), (200, 3.4, 2)])}}
+    generation = {"transformer-prefix": {0: [{"step": 200, "fad": 10.0}], 1: [{"step": 200, "fad": 12.0}]},
+                  "simba-prefix": {0: [{"step": 100, "fad": 20.0}, {"step": 200, "fad": 8.0}],
+                                   1: [{"step": 100, "fad": 22.0}, {"step": 200, "fad": 9.0}]}}
+    summary = summarize(curves, generation)
+    # simba's step costs twice the transformer's: 200 transformer steps (100 s) buy 100 simba steps
+    view = calibrated_time(summary, {"transformer-prefix": 0.5, "simba-prefix": 1.0})
+    assert view["budget_s"] == 100.0
+    assert view["val_loss"]["transformer-prefix"] == {"step": 200, "mean": 4.5, "min": 4.0, "max": 5.0, "n": 2}
+    assert view["val_loss"]["simba-prefix"] == {"step": 100, "mean": 4.2, "min": 4.0, "max": 4.4, "n": 2}
+    assert view["generation"]["fad"]["simba-prefix"]["step"] == 100
+    assert view["generation"]["fad"]["simba-prefix"]["mean"] == 21.0
+    assert view["generation"]["fad"]["transformer-prefix"]["mean"] == 11.0
+    summary["calibrated_time"] = view
+    table = markdown(summary, {})
+    assert "At equal calibrated training time (100 s" in table and "4.2000 [4.0000–4.4000] (step 100)" in table
 
 
 def test_variants_and_seeds_parse_or_say_what_is_expected():
@@ -95,6 +115,7 @@ def test_compare_cli_seeds_variants_windows_and_generation(tmp_path, tiny_datase
             assert summary["generation_wall_s"][variant][str(step)]["n"] == 2
             assert summary["generation_wall_s"][variant][str(step)]["max"] == max(walls)
     assert "Training wall time (s) at the generation checks" in printed
+    assert "calibrated_time" not in summary  # no --time-steps: no calibrated view
     assert summary["settings"]["seeds"] == [0, 1] and "20-frame windows" in summary["settings"]["validation"]
     assert summary["settings"]["valid_clips"] == 2
     # the seed is the only difference between a variant's runs; the variant the only one within a seed
@@ -117,10 +138,15 @@ def test_compare_cli_seeds_variants_windows_and_generation(tmp_path, tiny_datase
     losses = [[json.loads(line)["loss"] for line in (root / "simba-prefix" / "seed0" / "metrics.jsonl").read_text().splitlines()]
               for root in (out, tmp_path / "plain")]
     assert losses[0] == losses[1] and len(losses[0]) == 4
-    # a rerun reuses finished runs and their generation results
+    # a rerun reuses finished runs and their generation results; --time-steps adds the calibrated view
     kept = [(out / "simba-prefix" / "seed0" / name).read_text() for name in ("metrics.jsonl", "generation.jsonl")]
-    assert main(args) == 0
+    assert main(args + ["--time-steps", "3"]) == 0
     assert [(out / "simba-prefix" / "seed0" / name).read_text() for name in ("metrics.jsonl", "generation.jsonl")] == kept
+    calibrated = json.loads((out / "compare.json").read_text())["calibrated_time"]
+    assert set(calibrated["step_seconds"]) == {"simba-prefix", "transformer-prefix"}
+    assert all(seconds > 0 for seconds in calibrated["step_seconds"].values())
+    assert calibrated["budget_s"] == pytest.approx(min(4 * s for s in calibrated["step_seconds"].values()), abs=0.06)
+    assert not (out / ".step_timing").exists()  # the timing runs leave nothing behind
 
 
 def test_compare_gen_steps_need_a_reference(tmp_path, tiny_dataset):
