@@ -104,6 +104,9 @@ def _register_data(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--soundfont", default=None, help="a General MIDI .sf2 (default: FluidR3_GM)")
     demo.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
+    demo.add_argument("--instruments", default=None, metavar="LIST",
+                      help="comma list of instruments to render with, e.g. trumpet,accordion,banjo (default: "
+                      "the ten the default model knows; an unknown name lists the others)")
 
 
 REGISTRY.append(_register_data)

@@ -55,6 +55,34 @@ INSTRUMENTS = {  # GM program -> (instrument, "played ..." phrase, sentence subj
     40: ("violin", "played on the violin", "A violin plays"),
     11: ("vibraphone", "played on a vibraphone", "A vibraphone plays"),
 }
+# More General MIDI timbres for `--instruments`: none of them is in the default model's ten above, so
+# a demo set rendered with them is music the default model has not heard (e.g. to measure fine-tuning).
+MORE_INSTRUMENTS = {
+    56: ("trumpet", "played on the trumpet", "A trumpet plays"),
+    21: ("accordion", "played on an accordion", "An accordion plays"),
+    114: ("steel drums", "played on steel drums", "Steel drums play"),
+    105: ("banjo", "played on a banjo", "A banjo plays"),
+    12: ("marimba", "played on a marimba", "A marimba plays"),
+    68: ("oboe", "played on the oboe", "An oboe plays"),
+    60: ("french horn", "played on the French horn", "A French horn plays"),
+    65: ("alto saxophone", "played on an alto saxophone", "An alto saxophone plays"),
+    57: ("trombone", "played on the trombone", "A trombone plays"),
+    70: ("bassoon", "played on the bassoon", "A bassoon plays"),
+    42: ("cello", "played on the cello", "A cello plays"),
+    46: ("harp", "played on the harp", "A harp plays"),
+    8: ("celesta", "played on a celesta", "A celesta plays"),
+    10: ("music box", "played on a music box", "A music box plays"),
+    13: ("xylophone", "played on a xylophone", "A xylophone plays"),
+    22: ("harmonica", "played on a harmonica", "A harmonica plays"),
+    104: ("sitar", "played on a sitar", "A sitar plays"),
+    108: ("kalimba", "played on a kalimba", "A kalimba plays"),
+    75: ("pan flute", "played on a pan flute", "A pan flute plays"),
+    4: ("electric piano", "played on an electric piano", "An electric piano plays"),
+    16: ("drawbar organ", "played on a drawbar organ", "A drawbar organ plays"),
+    80: ("square synth lead", "played on a square-wave synth lead", "A square-wave synth lead plays"),
+    81: ("sawtooth synth lead", "played on a sawtooth synth lead", "A sawtooth synth lead plays"),
+}
+ALL_INSTRUMENTS = {**INSTRUMENTS, **MORE_INSTRUMENTS}
 TITLED = ("ryansMammoth", "oneills1850", "essenFolksong")  # collections whose titles are real titles
 # conventional spelling of each key by pitch class (no E-sharp minor)
 MAJOR = ("C", "D-flat", "D", "E-flat", "E", "F", "F-sharp", "G", "A-flat", "A", "B-flat", "B")
@@ -131,8 +159,28 @@ def piece_split(source: str, number: int, seed: int) -> str:
     return "test" if draw < 0.05 else "valid" if draw < 0.10 else "train"
 
 
-def plan(clips: int, seconds: float, sample_rate: int, seed: int) -> list[Clip]:
-    """Draw every clip's piece and rendering from the seed. Splits are by piece (90/5/5)."""
+def parse_instruments(text: str | None) -> list[int]:
+    """'trumpet,banjo,12' -> GM programs (names from ALL_INSTRUMENTS, or program numbers in it);
+    None or '' -> the default ten. Unknown names are refused, naming the known ones."""
+    if not text:
+        return list(INSTRUMENTS)
+    by_name = {name: program for program, (name, _, _) in ALL_INSTRUMENTS.items()}
+    programs = []
+    for item in (part.strip().lower() for part in text.split(",")):
+        program = int(item) if item.isdigit() else by_name.get(item)
+        if program not in ALL_INSTRUMENTS:
+            raise SsmusicError(f"--instruments: unknown instrument {item!r}; known: {', '.join(sorted(by_name))}")
+        if program not in programs:
+            programs.append(program)
+    if not programs:
+        raise SsmusicError("--instruments: expected a comma list of instruments, e.g. trumpet,banjo")
+    return programs
+
+
+def plan(clips: int, seconds: float, sample_rate: int, seed: int, programs: list[int] | None = None) -> list[Clip]:
+    """Draw every clip's piece and rendering from the seed. Splits are by piece (90/5/5).
+    `programs`: the GM programs to draw from (default: the ten of INSTRUMENTS)."""
+    programs = list(programs or INSTRUMENTS)
     rng = random.Random(seed)
     by_collection: dict[str, list] = {}
     for collection, source, number in candidate_pieces():
@@ -150,7 +198,7 @@ def plan(clips: int, seconds: float, sample_rate: int, seed: int) -> list[Clip]:
         used[collection] += 1
         split = piece_split(source, number, seed)
         low, high = COLLECTIONS[collection][2]
-        out.append(Clip(index, collection, source, number, split, rng.choice(list(INSTRUMENTS)),
+        out.append(Clip(index, collection, source, number, split, rng.choice(programs),
                         rng.randrange(low, high + 1, 2), rng.randint(-4, 4), seconds, sample_rate))
     return out
 
@@ -201,7 +249,7 @@ def describe(clip: Clip, score) -> dict:
 def caption(clip: Clip, meta: dict) -> str:
     """One of several natural sentence shapes, chosen by the clip index (deterministic)."""
     tempo = "slow" if clip.bpm < 76 else "moderate" if clip.bpm < 112 else "lively"
-    _, played, subject = INSTRUMENTS[clip.program]
+    _, played, subject = ALL_INSTRUMENTS[clip.program]
     meter = meta["meter"]
     label = meta["label"]
     named = label[0].upper() + label[1:]
@@ -300,7 +348,7 @@ def render(clip: Clip, out_dir: Path, soundfont: str) -> dict:
 def _row(clip: Clip, meta: dict) -> dict:
     return {"path": clip.filename, "caption": caption(clip, meta), "split": clip.split, "piece_id": clip.piece_id,
             "collection": clip.collection, "title": meta["title"], "composer": meta["composer"],
-            "instrument": INSTRUMENTS[clip.program][0], "gm_program": clip.program, "tempo_bpm": clip.bpm,
+            "instrument": ALL_INSTRUMENTS[clip.program][0], "gm_program": clip.program, "tempo_bpm": clip.bpm,
             "key": meta["key"], "mode": meta["mode"], "meter": meta["meter"], "transpose": clip.transpose,
             "seconds": clip.seconds}
 
@@ -310,8 +358,10 @@ def _render_job(args):
 
 
 def build(out_dir: str | Path, clips: int = 500, seconds: float = 10.0, sample_rate: int = 22050, seed: int = 0,
-          soundfont: str | None = None, workers: int = 2, progress: bool = True) -> dict:
-    """Build the dataset in OUT_DIR: WAVs, captions.csv, dataset.json. Returns dataset.json's content."""
+          soundfont: str | None = None, workers: int = 2, progress: bool = True,
+          instruments: list[int] | None = None) -> dict:
+    """Build the dataset in OUT_DIR: WAVs, captions.csv, dataset.json. Returns dataset.json's content.
+    `instruments`: GM programs to render with (see parse_instruments; default the ten of INSTRUMENTS)."""
     import multiprocessing
 
     import music21
@@ -324,7 +374,7 @@ def build(out_dir: str | Path, clips: int = 500, seconds: float = 10.0, sample_r
     font = find_soundfont(soundfont)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = plan(clips, seconds, sample_rate, seed)
+    jobs = plan(clips, seconds, sample_rate, seed, instruments)
     args = [(clip, out, font) for clip in jobs]
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -344,7 +394,8 @@ def build(out_dir: str | Path, clips: int = 500, seconds: float = 10.0, sample_r
         "clips": len(rows), "skipped": len(skipped), "skipped_reasons": skipped,
         "splits": {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")},
         "hours": round(len(rows) * seconds / 3600, 3),
-        "settings": {"clips": clips, "seconds": seconds, "sample_rate": sample_rate, "seed": seed},
+        "settings": {"clips": clips, "seconds": seconds, "sample_rate": sample_rate, "seed": seed,
+                     **({"instruments": [ALL_INSTRUMENTS[p][0] for p in instruments]} if instruments else {})},
         "soundfont": font, "music21": music21.__version__,
         "licences": {
             "compositions": "music21 corpus (BSD-licensed software; encodings distributed with the encoders' "
@@ -358,7 +409,8 @@ def build(out_dir: str | Path, clips: int = 500, seconds: float = 10.0, sample_r
 
 def run(args) -> int:
     info = build(args.out_dir, clips=args.clips, seconds=args.seconds, sample_rate=args.sample_rate, seed=args.seed,
-                 soundfont=args.soundfont, workers=args.workers)
+                 soundfont=args.soundfont, workers=args.workers,
+                 instruments=parse_instruments(args.instruments) if args.instruments else None)
     print(f"{args.out_dir}: {info['clips']} clips ({info['hours'] * 60:.1f} min) {info['splits']}, "
           f"{info['skipped']} skipped -> captions.csv")
     return 0
