@@ -120,8 +120,14 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
 
     parser = _add(sub, "prepare", "encode audio + captions into a token dataset (resumable)", run)
     parser.add_argument("audio_dir", metavar="AUDIO_DIR")
-    parser.add_argument("--captions", required=True, metavar="FILE",
-                        help="CSV with columns path,caption[,split] (paths relative to the CSV or AUDIO_DIR)")
+    parser.add_argument("--captions", default=None, metavar="FILE",
+                        help="CSV with columns path,caption[,split] (paths relative to the CSV or AUDIO_DIR; "
+                        "default AUDIO_DIR/captions.csv)")
+    parser.add_argument("--caption", default=None, metavar="TEXT",
+                        help="no captions file: this one caption for every file (text conditioning then carries little)")
+    parser.add_argument("--captions-from-filenames", action="store_true",
+                        help="no captions file: each file's name as its caption (e.g. 'trumpet_solo_3.wav' -> "
+                        "'trumpet solo 3')")
     parser.add_argument("--out", required=True, metavar="DATA_DIR")
     parser.add_argument("--codec", default=None, help="codec name or directory (default: the offline ssmusic-mel-22k)")
     parser.add_argument("--text-encoder", default=None,
@@ -148,8 +154,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 1000)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=0.0, help="default: 1e-3 tiny, 5e-4 small, 1e-4 paper")
-    parser.add_argument("--warmup-steps", type=int, default=500, help="capped at 10%% of the run")
+    parser.add_argument("--lr", type=float, default=0.0, help="default: 1e-3 tiny, 5e-4 small, 1e-4 paper "
+                        "(fine-tuning: 1e-4, LoRA 1e-3)")
+    parser.add_argument("--warmup-steps", type=int, default=500, help="capped at 10%% of the run (fine-tuning: "
+                        "default 20)")
     parser.add_argument("--caption-dropout", type=float, default=0.1)
     parser.add_argument("--text-lr-scale", type=float, default=1.0,
                         help="learning-rate multiplier for the text projection and pooled caption vector")
@@ -195,6 +203,17 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone", choices=["simba", "mamba", "transformer"], default="simba")
     _train_arguments(parser)
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR from its latest checkpoint")
+    tune = parser.add_argument_group("fine-tuning")
+    tune.add_argument("--init-from", default=None, metavar="MODEL",
+                      help="start from a trained model: 'default' (the shipped one), a model directory or a "
+                      "training run; its config defines the architecture. Defaults become --lr 1e-4 (LoRA "
+                      "1e-3) and --warmup-steps 20")
+    tune.add_argument("--lora-rank", type=int, default=0, metavar="R",
+                      help="train LoRA adapters (PEFT) of rank R on the decoder's linear layers instead of every "
+                      "weight; checkpoints hold the merged model and the adapters (adapter/)")
+    tune.add_argument("--lora-alpha", type=float, default=0.0, help="LoRA scale numerator (default: the rank)")
+    tune.add_argument("--freeze", default=None, metavar="PARTS",
+                      help="full fine-tuning: keep these parts as they are (comma list of embeddings,text,heads)")
     parser.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
 
 

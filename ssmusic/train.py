@@ -64,6 +64,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     tensorboard: bool = False
+    # fine-tuning (ssmusic.finetune): start from this model (its config defines the architecture);
+    # LoRA adapters of this rank (0 = full fine-tuning), scaled by alpha (0 = the rank); frozen parts
+    init_from: str = ""
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    freeze: str = ""  # comma list of embeddings, text, heads
 
     def learning_rate(self) -> float:
         return self.lr or DEFAULT_LR.get(self.preset, 1e-4)
@@ -91,10 +97,13 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
         # biases by name: a module may store them as matrices (EinFFT's complex b1/b2 are [2, n, h])
         biases = ("bias", *getattr(module, "no_weight_decay", ()))
         for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:  # frozen by a fine-tune (--freeze, LoRA's base weights)
+                continue
             is_embedding = module_name.startswith("embed.")
             is_bias = name in biases or name.endswith("_bias")
             (decay if param.dim() >= 2 and not is_embedding and not is_bias else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
 
 
 # The modules that turn a caption into the model's condition (their learning rate can be scaled)
@@ -296,24 +305,38 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
     rank, world = _distributed()
     if resume:
         config = resume_config(run_dir, config, given, announce=rank == 0)
+    init = None
+    if config.init_from or config.lora_rank or config.freeze:
+        from ssmusic import finetune
+        from ssmusic.data import load_manifest
+
+        finetune.check_flags(config)
+        init = finetune.load_init(config.init_from)
+        config = config if resume else finetune.configure(config, init, given)
+        finetune.check_dataset(data_dir, load_manifest(data_dir), init)  # before anything is built
     device = _device(config, rank)
     if not resume and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise SsmusicError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
     train_set = CodesDataset(data_dir, "train", n_codebooks=config.codebooks)
     valid_set = CodesDataset(data_dir, "valid", n_codebooks=config.codebooks) if train_set.manifest["splits"].get("valid") else None
-    manifest = train_set.manifest
+    manifest = train_set.manifest if init is None else finetune.check_dataset(data_dir, train_set.manifest, init)
     encoder = None
     if not manifest.get("text_cached"):
         from ssmusic.text import load_text_encoder
 
         encoder = load_text_encoder(manifest.get("text_encoder"), device=device)
         manifest = {**manifest, "text_encoder": encoder.name, "text_dim": encoder.dim}
-    lm_config = config.lm_config(manifest)
+    lm_config = config.lm_config(manifest) if init is None else finetune.lm_config(config, init)
     clip_frames = config.crop_frames or manifest["clip_frames"]
     pipeline = pipeline_record(manifest, lm_config, clip_frames)
 
     torch.manual_seed(config.seed)
-    model = MusicLM(lm_config).to(device)
+    model = MusicLM(lm_config)
+    weights = model  # what checkpoints save and load (a LoRA run: merged model + adapters)
+    if init is not None:
+        pipeline.update(finetune.sampling_defaults(init))
+        weights = finetune.prepare_model(model, config, init, load=config.lora_rank or latest_checkpoint(run_dir) is None)
+    model = model.to(device)
     groups = scale_text_lr(param_groups(model, config.weight_decay), model, config.text_lr_scale)
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate(),
                                   eps=config.adam_eps, fused=device.type == "cuda" or None)
@@ -328,7 +351,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
             if saved_pipeline.get(key) != pipeline[key]:
                 raise SsmusicError(f"{data_dir}: dataset {key} {pipeline[key]!r} does not match the run's "
                                    f"{saved_pipeline.get(key)!r} ({checkpoint})")
-        state, rng = load_checkpoint(checkpoint, model, optimizer)
+        state, rng = load_checkpoint(checkpoint, weights, optimizer)
         step, elapsed = state["step"], state["elapsed"]
         order.epoch, order.offset = state["epoch"], state["offset"]
         restore_rng(rng, device, {"crop": crop_rng, "dropout": dropout_rng})
@@ -349,14 +372,19 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
     def save(at_step: int) -> Path:
         rng = capture_rng(device, {"crop": crop_rng, "dropout": dropout_rng})
         state = {"step": at_step, "elapsed": elapsed, "epoch": order.epoch, "offset": order.offset}
-        return save_checkpoint(run_dir, at_step, model, optimizer, state, rng, pipeline, asdict(config),
+        return save_checkpoint(run_dir, at_step, weights, optimizer, state, rng, pipeline, asdict(config),
                                keep=config.keep_checkpoints)
 
     if rank == 0:
-        print(f"{lm_config.backbone}/{lm_config.conditioning}: {model.num_parameters() / 1e6:.2f}M parameters, "
-              f"{len(train_set)} train clips, {world} process(es) on {device}")
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        print(f"{lm_config.backbone}/{lm_config.conditioning}: {model.num_parameters() / 1e6:.2f}M parameters "
+              f"({trainable / 1e6:.3g}M trained), {len(train_set)} train clips, {world} process(es) on {device}"
+              + (f", from {init.directory}" if init else ""))
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     bar = tqdm(total=config.steps, initial=step, desc="training", unit="step", disable=not progress or rank != 0)
+    if init is not None and step == 0 and valid_set is not None and rank == 0:  # the model before fine-tuning
+        with (run_dir / "metrics.jsonl").open("w") as handle:
+            handle.write(json.dumps({"step": 0, **evaluate(model, valid_set, config, device, encoder)}) + "\n")
     model.train()
     last_saved = checkpoint
     while step < end:
@@ -423,7 +451,9 @@ def config_from_args(args) -> TrainConfig:
                        text_lr_scale=args.text_lr_scale,
                        crop_frames=args.crop_frames, eval_windows=not args.eval_whole_clips, eval_every=args.eval_every, eval_batches=args.eval_batches,
                        save_every=args.save_every, seed=args.seed, device=args.device,
-                       tensorboard=args.tensorboard)
+                       tensorboard=args.tensorboard, init_from=getattr(args, "init_from", None) or "",
+                       lora_rank=getattr(args, "lora_rank", 0), lora_alpha=getattr(args, "lora_alpha", 0.0),
+                       freeze=getattr(args, "freeze", None) or "")
 
 
 def run(args) -> int:
