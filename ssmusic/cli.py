@@ -267,6 +267,8 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--embedding", default="mel-stats",
                         help="FAD embedding: mel-stats (offline default), clap:<hub id or dir>, codec:<name or dir>")
     parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID", help="CLAP weights for the CLAP score")
+    parser.add_argument("--classifier", default=None, metavar="DIR", help="KL/adherence classifier (default: the "
+                        "shipped instrument classifier; fit one: python -m ssmusic.metrics.classifier DEMO_DIR --out DIR)")
     parser.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/ssmusic/embeddings)")
     parser.add_argument("--out", default=None, help="results JSON (default GENERATED_DIR/evaluation.json)")
 
