@@ -358,6 +358,9 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--cfg", type=float, default=None, help="default CFG scale written to pipeline.json")
     parser.add_argument("--temperature", type=float, default=None, help="default sampling temperature")
     parser.add_argument("--top-k", type=int, default=None, help="default top-k")
+    parser.add_argument("--lora-base", default=None, metavar="MODEL",
+                        help="SOURCE is a LoRA adapter directory (a fine-tune's final/adapter): merge it into MODEL "
+                        "('default', a model directory or run) and write a plain model directory")
 
 
 REGISTRY.append(_register_export)

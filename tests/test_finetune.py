@@ -130,6 +130,9 @@ def test_lora_trains_adapters_only_and_merged_model_equals_model_plus_adapters(t
     again = _weights(out)
     assert all(torch.allclose(again[k], merged[k], atol=1e-6) for k in merged)
     assert (out / "pipeline.json").is_file()
+    assert main(["export", str(final / "adapter"), "--lora-base", str(tiny_model_dir), "--out", str(tmp_path / "e")]) == 0
+    again = _weights(tmp_path / "e")
+    assert all(torch.allclose(again[k], merged[k], atol=1e-6) for k in merged)
 
 
 @pytest.mark.parametrize("lora", [0, 4])
