@@ -192,3 +192,31 @@ def test_init_from_an_imported_ssmttm_model(tmp_path, tiny_dataset, tiny_codec_d
     pipeline = json.loads((final / "pipeline.json").read_text())
     assert (pipeline["min_text_tokens"], pipeline["min_text_pad_id"]) == (60, 1)  # the model's caption padding kept
     assert MusicLM.from_pretrained(final).config == MusicLM.from_pretrained(imported).config
+
+
+def _ddp_lora_worker(rank, port, data, model, out):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
+    torch.set_num_threads(1)
+    config = TrainConfig(steps=3, batch_size=2, eval_every=100, save_every=100, lr=1e-2, caption_dropout=0.0,
+                         device="cpu", init_from=model, lora_rank=2, model_overrides={"dropout": 0.0})
+    train(data, out, config, progress=False)
+    torch.distributed.destroy_process_group()
+
+
+def test_lora_fine_tune_under_ddp_matches_one_process(tmp_path, tiny_dataset, tiny_model_dir):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_ddp_lora_worker, args=(port, str(tiny_dataset), str(tiny_model_dir),
+                                                        str(tmp_path / "ddp")), nprocs=2)
+    single = TrainConfig(steps=3, batch_size=4, eval_every=100, save_every=100, lr=1e-2, caption_dropout=0.0,
+                         device="cpu", init_from=str(tiny_model_dir), lora_rank=2, model_overrides={"dropout": 0.0})
+    train(tiny_dataset, tmp_path / "one", single, progress=False)
+    a, b = (load_tensors(tmp_path / run / "final" / "adapter" / "adapter_model.safetensors") for run in ("ddp", "one"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=2e-4, rtol=1e-3)
+    assert not torch.allclose(a[next(k for k in a if "lora_B" in k)], torch.zeros(1))
