@@ -102,12 +102,35 @@ def fine_tune(name: str, flags: list[str], tokens: Path, work: Path, args, log: 
     timing = json.loads(done.read_text())
     rows = metrics_rows(run)
     evals = [r for r in rows if "val_loss" in r]
-    trained = [r for r in rows if "loss" in r]
+    steps = [r for r in rows if "loss" in r]
+    from ssmusic.tensors import load_tensors
+
+    adapter = run / "final" / "adapter" / "adapter_model.safetensors"
+    weights = load_tensors(adapter if adapter.is_file() else run / "final" / "model.safetensors")
+    trained = sum(t.numel() for t in weights.values())
     return {"flags": flags, "train": timing, "val_loss_before": evals[0]["val_loss"],
             "val_loss_after": evals[-1]["val_loss"], "val_curve": [(r["step"], r["val_loss"]) for r in evals],
-            "cond_gap_after": evals[-1]["cond_gap"], "train_s_logged": trained[-1]["wall_s"],
+            "cond_gap_after": evals[-1]["cond_gap"], "train_s_logged": steps[-1]["wall_s"],
+            "trained_parameters": f"{trained / 1e6:.2f}M",
             "generate": generate(str(run / "final"), work / f"gen_{name}", args.demo, args, log),
             "generated": evaluate(work / f"gen_{name}", args.demo, work / "classifier", log)}
+
+
+def table(results: dict) -> str:
+    lines = ["| model | trained parameters | val loss (9 valid clips) | FAD ↓ | KL ↓ | instrument accuracy | train time | peak RSS |",
+             "|---|---|---|---|---|---|---|---|"]
+    before = results["before"]
+    lines.append(f"| default model (before) | – | {results['full']['val_loss_before']:.3f} | {before['fad']:.2f} | "
+                 f"{before['kl']:.3f} | {before['instrument_accuracy']:.0%} | – | – |")
+    for name, label in (("full", "full fine-tune"), ("lora", f"LoRA rank {results['setup']['lora_rank']}")):
+        run, gen = results[name], results[name]["generated"]
+        lines.append(f"| {label} | {run['trained_parameters']} | {run['val_loss_after']:.3f} | {gen['fad']:.2f} | "
+                     f"{gen['kl']:.3f} | {gen['instrument_accuracy']:.0%} | {run['train']['wall_s'] / 60:.1f} min | "
+                     f"{run['train']['peak_rss_mb']:.0f} MB |")
+    ceiling = before["accuracy_ceiling"]
+    lines.append(f"\nInstrument accuracy: ceiling (the classifier on the real test clips) {ceiling:.0%}, chance "
+                 f"{before['chance']:.0%}.")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -144,7 +167,7 @@ def main() -> None:
     results = {
         "setup": {"instruments": INSTRUMENTS, "demo": str(demo), "train_clips": args.train_clips,
                   "manifest_splits": json.loads((tokens / "manifest.json").read_text())["splits"],
-                  "steps": args.steps, "batch_size": 4, "crop_frames": 216, "samples_per_prompt": args.samples,
+                  "steps": args.steps, "lora_rank": args.lora_rank, "batch_size": 4, "crop_frames": 216, "samples_per_prompt": args.samples,
                   "seconds": args.seconds, "threads": 1, "machine": f"{os.cpu_count()} CPU cores, shared with another job",
                   "classifier": json.loads((work / "classifier" / "classifier.json").read_text())},
         "before": evaluate(work / "gen_before", demo, work / "classifier", log),
@@ -154,6 +177,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(table(results))
     print(json.dumps({k: results[k] for k in ("before",)}, indent=1))
     print(f"written: {args.out}")
 
