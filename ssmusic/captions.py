@@ -1,10 +1,14 @@
-"""Reading captions CSVs: a dataset's `captions.csv` (path, caption, optional split and attribute
-columns, as `ssmusic data demo` writes and `ssmusic prepare` reads) and other UTF-8 CSVs of prompts."""
+"""Reading and writing captions CSVs: a dataset's `captions.csv` (path, caption, optional split and
+attribute columns, as `ssmusic data demo` and `ssmusic prepare --caption` write and `ssmusic prepare`
+reads) and other UTF-8 CSVs of prompts."""
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+
+from ssmusic.atomic import atomic_path
 
 CAPTIONS_FILE = "captions.csv"
 
@@ -15,6 +19,16 @@ def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
         reader = csv.DictReader(handle)
         rows = list(reader)
         return list(reader.fieldnames or []), rows
+
+
+def write_csv(path: str | Path, rows: list[dict], fieldnames: list[str]) -> None:
+    """`rows` as a UTF-8 CSV with a header line, written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
 
 
 def dataset_rows(directory: str | Path, split: str | None = None) -> list[dict] | None:

@@ -90,11 +90,13 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def load_checkpoint(path: Path, model, optimizer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Load weights + optimizer in place; -> (trainer_state, rng tensors)."""
-    weights = load_tensors(path / "model.safetensors")
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as err:
-        raise SsmusicError(f"{path}: weights do not fit this model ({str(err).splitlines()[0]})") from None
+    if hasattr(model, "load_from_checkpoint"):  # a LoRA fine-tune (finetune.LoraWeights) reads its adapters
+        model.load_from_checkpoint(path)
+    else:
+        try:
+            model.load_state_dict(load_tensors(path / "model.safetensors"))
+        except RuntimeError as err:
+            raise SsmusicError(f"{path}: weights do not fit this model ({str(err).splitlines()[0]})") from None
     tensors = load_tensors(path / "optimizer.safetensors")
     state = read_json(path / "trainer_state.json")
     optimizer_from_tensors(optimizer, {k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")},
@@ -107,3 +109,5 @@ def export_model(checkpoint: Path, destination: Path) -> None:
     with atomic_dir(destination) as tmp:
         for name in MODEL_FILES:
             shutil.copy2(checkpoint / name, tmp / name)
+        if (checkpoint / "adapter").is_dir():  # a LoRA fine-tune's adapters, beside the merged model
+            shutil.copytree(checkpoint / "adapter", tmp / "adapter")

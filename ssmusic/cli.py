@@ -99,6 +99,9 @@ def _register_data(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--soundfont", default=None, help="a General MIDI .sf2 (default: FluidR3_GM)")
     demo.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
+    demo.add_argument("--instruments", default=None, metavar="LIST",
+                      help="comma list of instruments to render with, e.g. trumpet,accordion,banjo (default: "
+                      "the ten the default model knows; an unknown name lists the others)")
 
 
 
@@ -110,8 +113,14 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
 
     parser = _add(sub, "prepare", "encode audio + captions into a token dataset (resumable)", run)
     parser.add_argument("audio_dir", metavar="AUDIO_DIR")
-    parser.add_argument("--captions", required=True, metavar="FILE",
-                        help="CSV with columns path,caption[,split] (paths relative to the CSV or AUDIO_DIR)")
+    parser.add_argument("--captions", default=None, metavar="FILE",
+                        help="CSV with columns path,caption[,split] (paths relative to the CSV or AUDIO_DIR; "
+                        "default AUDIO_DIR/captions.csv)")
+    parser.add_argument("--caption", default=None, metavar="TEXT",
+                        help="no captions file: this one caption for every file (text conditioning then carries little)")
+    parser.add_argument("--captions-from-filenames", action="store_true",
+                        help="no captions file: each file's name as its caption (e.g. 'trumpet_solo_3.wav' -> "
+                        "'trumpet solo 3')")
     parser.add_argument("--out", required=True, metavar="DATA_DIR")
     parser.add_argument("--codec", default=None, help="codec name or directory (default: the offline ssmusic-mel-22k)")
     parser.add_argument("--text-encoder", default=None,
@@ -136,8 +145,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 1000)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=0.0, help="default: 1e-3 tiny, 5e-4 small, 1e-4 paper")
-    parser.add_argument("--warmup-steps", type=int, default=500, help="capped at 10%% of the run")
+    parser.add_argument("--lr", type=float, default=0.0, help="default: 1e-3 tiny, 5e-4 small, 1e-4 paper "
+                        "(fine-tuning: 1e-4, LoRA 1e-3)")
+    parser.add_argument("--warmup-steps", type=int, default=500, help="capped at 10%% of the run (fine-tuning: "
+                        "default 20)")
     parser.add_argument("--caption-dropout", type=float, default=0.1)
     parser.add_argument("--text-lr-scale", type=float, default=1.0,
                         help="learning-rate multiplier for the text projection and pooled caption vector")
@@ -183,6 +194,17 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone", choices=["simba", "mamba", "transformer"], default="simba")
     _train_arguments(parser)
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR from its latest checkpoint")
+    tune = parser.add_argument_group("fine-tuning")
+    tune.add_argument("--init-from", default=None, metavar="MODEL",
+                      help="start from a trained model: 'default' (the shipped one), a model directory or a "
+                      "training run; its config defines the architecture. Defaults become --lr 1e-4 (LoRA "
+                      "1e-3) and --warmup-steps 20")
+    tune.add_argument("--lora-rank", type=int, default=0, metavar="R",
+                      help="train LoRA adapters (PEFT) of rank R on the decoder's linear layers instead of every "
+                      "weight; checkpoints hold the merged model and the adapters (adapter/)")
+    tune.add_argument("--lora-alpha", type=float, default=0.0, help="LoRA scale numerator (default: the rank)")
+    tune.add_argument("--freeze", default=None, metavar="PARTS",
+                      help="full fine-tuning: keep these parts as they are (comma list of embeddings,text,heads)")
     parser.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -235,6 +257,8 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--embedding", default="mel-stats",
                         help="FAD embedding: mel-stats (offline default), clap:<hub id or dir>, codec:<name or dir>")
     parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID", help="CLAP weights for the CLAP score")
+    parser.add_argument("--classifier", default=None, metavar="DIR", help="KL/adherence classifier (default: the "
+                        "shipped instrument classifier; fit one: python -m ssmusic.metrics.classifier DEMO_DIR --out DIR)")
     parser.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/ssmusic/embeddings)")
     parser.add_argument("--out", default=None, help="results JSON (default GENERATED_DIR/evaluation.json)")
 
@@ -316,6 +340,9 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--cfg", type=float, default=None, help="default CFG scale written to pipeline.json")
     parser.add_argument("--temperature", type=float, default=None, help="default sampling temperature")
     parser.add_argument("--top-k", type=int, default=None, help="default top-k")
+    parser.add_argument("--lora-base", default=None, metavar="MODEL",
+                        help="SOURCE is a LoRA adapter directory (a fine-tune's final/adapter): merge it into MODEL "
+                        "('default', a model directory or run) and write a plain model directory")
 
 
 

@@ -12,9 +12,7 @@ are by piece, so no piece appears in two splits. Rendering is resumable (finishe
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import random
 import shutil
 import subprocess
@@ -24,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ssmusic.atomic import atomic_path
 from ssmusic.atomic import write_json_atomic
+from ssmusic.captions import CAPTIONS_FILE, write_csv
 from ssmusic.errors import SsmusicError
+from ssmusic.instruments import ALL_INSTRUMENTS, INSTRUMENTS, parse_instruments
 
 SOUNDFONT_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
                    "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2")
@@ -42,19 +41,6 @@ COLLECTIONS = {
     "trecento": ("fourteenth-century Italian piece", "Trecento composers", (84, 132), 0.06),
 }
 OPUS_FILES = {"essenFolksong": ("altdeu10.abc", "altdeu20.abc"), "oneills1850": ("0001-0050.abc", "0051-0100.abc")}
-# GM program -> (instrument name, how a caption says it is played)
-INSTRUMENTS = {  # GM program -> (instrument, "played ..." phrase, sentence subject)
-    0: ("piano", "played on solo piano", "A solo piano plays"),
-    19: ("church organ", "played on a church organ", "A church organ plays"),
-    48: ("strings", "played by a string ensemble", "A string ensemble plays"),
-    73: ("flute", "played on the flute", "A flute plays"),
-    24: ("nylon guitar", "played on a nylon-string guitar", "A nylon-string guitar plays"),
-    52: ("choir", "sung by a choir", "A choir sings"),
-    6: ("harpsichord", "played on a harpsichord", "A harpsichord plays"),
-    71: ("clarinet", "played on the clarinet", "A clarinet plays"),
-    40: ("violin", "played on the violin", "A violin plays"),
-    11: ("vibraphone", "played on a vibraphone", "A vibraphone plays"),
-}
 TITLED = ("ryansMammoth", "oneills1850", "essenFolksong")  # collections whose titles are real titles
 # conventional spelling of each key by pitch class (no E-sharp minor)
 MAJOR = ("C", "D-flat", "D", "E-flat", "E", "F", "F-sharp", "G", "A-flat", "A", "B-flat", "B")
@@ -131,8 +117,10 @@ def piece_split(source: str, number: int, seed: int) -> str:
     return "test" if draw < 0.05 else "valid" if draw < 0.10 else "train"
 
 
-def plan(clips: int, seconds: float, sample_rate: int, seed: int) -> list[Clip]:
-    """Draw every clip's piece and rendering from the seed. Splits are by piece (90/5/5)."""
+def plan(clips: int, seconds: float, sample_rate: int, seed: int, programs: list[int] | None = None) -> list[Clip]:
+    """Draw every clip's piece and rendering from the seed. Splits are by piece (90/5/5).
+    `programs`: the GM programs to draw from (default: the ten of INSTRUMENTS)."""
+    programs = list(programs or INSTRUMENTS)
     rng = random.Random(seed)
     by_collection: dict[str, list] = {}
     for collection, source, number in candidate_pieces():
@@ -150,7 +138,7 @@ def plan(clips: int, seconds: float, sample_rate: int, seed: int) -> list[Clip]:
         used[collection] += 1
         split = piece_split(source, number, seed)
         low, high = COLLECTIONS[collection][2]
-        out.append(Clip(index, collection, source, number, split, rng.choice(list(INSTRUMENTS)),
+        out.append(Clip(index, collection, source, number, split, rng.choice(programs),
                         rng.randrange(low, high + 1, 2), rng.randint(-4, 4), seconds, sample_rate))
     return out
 
@@ -201,7 +189,7 @@ def describe(clip: Clip, score) -> dict:
 def caption(clip: Clip, meta: dict) -> str:
     """One of several natural sentence shapes, chosen by the clip index (deterministic)."""
     tempo = "slow" if clip.bpm < 76 else "moderate" if clip.bpm < 112 else "lively"
-    _, played, subject = INSTRUMENTS[clip.program]
+    _, played, subject = ALL_INSTRUMENTS[clip.program]
     meter = meta["meter"]
     label = meta["label"]
     named = label[0].upper() + label[1:]
@@ -300,7 +288,7 @@ def render(clip: Clip, out_dir: Path, soundfont: str) -> dict:
 def _row(clip: Clip, meta: dict) -> dict:
     return {"path": clip.filename, "caption": caption(clip, meta), "split": clip.split, "piece_id": clip.piece_id,
             "collection": clip.collection, "title": meta["title"], "composer": meta["composer"],
-            "instrument": INSTRUMENTS[clip.program][0], "gm_program": clip.program, "tempo_bpm": clip.bpm,
+            "instrument": ALL_INSTRUMENTS[clip.program][0], "gm_program": clip.program, "tempo_bpm": clip.bpm,
             "key": meta["key"], "mode": meta["mode"], "meter": meta["meter"], "transpose": clip.transpose,
             "seconds": clip.seconds}
 
@@ -310,8 +298,10 @@ def _render_job(args):
 
 
 def build(out_dir: str | Path, clips: int = 600, seconds: float = 10.0, sample_rate: int = 22050, seed: int = 0,
-          soundfont: str | None = None, workers: int = 2, progress: bool = True) -> dict:
-    """Build the dataset in OUT_DIR: WAVs, captions.csv, dataset.json. Returns dataset.json's content."""
+          soundfont: str | None = None, workers: int = 2, progress: bool = True,
+          instruments: list[int] | None = None) -> dict:
+    """Build the dataset in OUT_DIR: WAVs, captions.csv, dataset.json. Returns dataset.json's content.
+    `instruments`: GM programs to render with (see parse_instruments; default the ten of INSTRUMENTS)."""
     import multiprocessing
 
     import music21
@@ -324,7 +314,7 @@ def build(out_dir: str | Path, clips: int = 600, seconds: float = 10.0, sample_r
     font = find_soundfont(soundfont)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = plan(clips, seconds, sample_rate, seed)
+    jobs = plan(clips, seconds, sample_rate, seed, instruments)
     args = [(clip, out, font) for clip in jobs]
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -334,17 +324,13 @@ def build(out_dir: str | Path, clips: int = 600, seconds: float = 10.0, sample_r
         results = [_render_job(a) for a in tqdm(args, desc="rendering", unit="clip", disable=not progress)]
     rows = [r for r in results if "skip" not in r]
     skipped = [r["skip"] for r in results if "skip" in r]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["path", "caption", "split"])
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(out / "captions.csv") as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    write_csv(out / CAPTIONS_FILE, rows, list(rows[0]) if rows else ["path", "caption", "split"])
     info = {
         "clips": len(rows), "skipped": len(skipped), "skipped_reasons": skipped,
         "splits": {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")},
         "hours": round(len(rows) * seconds / 3600, 3),
-        "settings": {"clips": clips, "seconds": seconds, "sample_rate": sample_rate, "seed": seed},
+        "settings": {"clips": clips, "seconds": seconds, "sample_rate": sample_rate, "seed": seed,
+                     **({"instruments": [ALL_INSTRUMENTS[p][0] for p in instruments]} if instruments else {})},
         "soundfont": font, "music21": music21.__version__,
         "licences": {
             "compositions": "music21 corpus (BSD-licensed software; encodings distributed with the encoders' "
@@ -358,7 +344,8 @@ def build(out_dir: str | Path, clips: int = 600, seconds: float = 10.0, sample_r
 
 def run(args) -> int:
     info = build(args.out_dir, clips=args.clips, seconds=args.seconds, sample_rate=args.sample_rate, seed=args.seed,
-                 soundfont=args.soundfont, workers=args.workers)
+                 soundfont=args.soundfont, workers=args.workers,
+                 instruments=parse_instruments(args.instruments) if args.instruments else None)
     print(f"{args.out_dir}: {info['clips']} clips ({info['hours'] * 60:.1f} min) {info['splits']}, "
           f"{info['skipped']} skipped -> captions.csv")
     return 0

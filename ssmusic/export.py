@@ -52,6 +52,16 @@ def export(source: str | Path, out: str | Path, dtype: str | None = None, cfg: f
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "lora_base", None):  # adapters + their base -> a merged model directory, then as usual
+        import tempfile
+
+        from ssmusic.finetune import merge_adapters
+
+        with tempfile.TemporaryDirectory(dir=Path(args.out).resolve().parent) as tmp:
+            merged = merge_adapters(args.lora_base, args.source, Path(tmp) / "merged")
+            out = export(merged, args.out, args.dtype, args.cfg, args.temperature, args.top_k)
+        print(f"model: {out}")
+        return 0
     out = export(args.source, args.out, args.dtype, args.cfg, args.temperature, args.top_k)
     print(f"model: {out}")
     return 0

@@ -24,10 +24,13 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
         # biases by name: a module may store them as matrices (EinFFT's complex b1/b2 are [2, n, h])
         biases = ("bias", *getattr(module, "no_weight_decay", ()))
         for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:  # frozen by a fine-tune (--freeze, LoRA's base weights)
+                continue
             is_embedding = module_name.startswith("embed.")
             is_bias = name in biases or name.endswith("_bias")
             (decay if param.dim() >= 2 and not is_embedding and not is_bias else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
 
 
 # The modules that turn a caption into the model's condition (their learning rate can be scaled)

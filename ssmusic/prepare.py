@@ -256,7 +256,14 @@ def _write_split(directory: Path, members: list[dict], work: Path, encoder, sett
 def run(args) -> int:
     settings = PrepareSettings(clip_seconds=args.clip_seconds, max_clips_per_file=args.max_clips_per_file,
                                cache_text=not args.no_text_cache, min_seconds=args.min_seconds)
-    manifest = prepare(args.audio_dir, args.captions, args.out, args.codec, args.text_encoder, settings)
+    captions = args.captions
+    if captions is None:  # a folder without a captions file: AUDIO_DIR/captions.csv or one written from the options
+        from ssmusic.autocaption import captions_file
+
+        captions = captions_file(args.audio_dir, args.out, args.caption, args.captions_from_filenames)
+    elif args.caption is not None or args.captions_from_filenames:
+        raise SsmusicError("--caption/--captions-from-filenames: for a folder without captions; not with --captions")
+    manifest = prepare(args.audio_dir, captions, args.out, args.codec, args.text_encoder, settings)
     print(f"{args.out}: {manifest['splits']} clips of {manifest['clip_seconds']:g} s, codec {manifest['codec']} "
           f"({manifest['n_codebooks']} x {manifest['card']}, {manifest['frame_rate']:.2f} frames/s), "
           f"text {manifest['text_encoder']}; skipped {len(manifest['skipped'])}")

@@ -21,7 +21,8 @@ RESUME_MAY_CHANGE = ("steps", "eval_every", "eval_batches", "save_every", "keep_
                      "tensorboard")
 
 
-def _flag(name: str) -> str:
+def cli_flag(name: str) -> str:
+    """The command-line flag of a TrainConfig field (model_overrides: --model)."""
     return "--model" if name == "model_overrides" else "--" + name.replace("_", "-")
 
 
@@ -38,11 +39,11 @@ def resume_config(run_dir: Path, config: TrainConfig, given: Iterable[str], anno
         if new == old or (name == "steps" and not new):
             continue
         if name not in RESUME_MAY_CHANGE:
-            raise SsmusicError(f"--resume: {_flag(name)} {new!r} conflicts with the run's {old!r} ({saved}); "
-                               f"drop {_flag(name)} to continue the run, or train into a new --out")
+            raise SsmusicError(f"--resume: {cli_flag(name)} {new!r} conflicts with the run's {old!r} ({saved}); "
+                               f"drop {cli_flag(name)} to continue the run, or train into a new --out")
         changes[name] = new
         if announce:
-            print(f"resume: {_flag(name)} changed from {old!r} to {new!r}")
+            print(f"resume: {cli_flag(name)} changed from {old!r} to {new!r}")
     return dataclasses.replace(previous, **changes)
 
 

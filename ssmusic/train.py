@@ -5,7 +5,8 @@ cosine decay, cross-entropy with label smoothing 0.1 (pad ignored), caption drop
 whole caption replaced by the learned null, so classifier-free guidance is trained), gradient
 accumulation and clipping, bf16 autocast on CUDA / fp32 on CPU. Under `torchrun` it trains with
 DistributedDataParallel (rank 0 logs and saves). Checkpoints resume exactly: model, optimizer,
-schedule, RNG states and the position in the data order are all saved.
+schedule, RNG states and the position in the data order are all saved. With `--init-from` the run
+fine-tunes a trained model (ssmusic.finetune: its weights and architecture, --freeze, LoRA adapters).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Iterable
 
 import torch
 
-from ssmusic import distributed
+from ssmusic import distributed, finetune
 from ssmusic.atomic import write_json_atomic
 from ssmusic.checkpoint import capture_rng, export_model, latest_checkpoint, save_checkpoint
 from ssmusic.config import LMConfig
@@ -49,22 +50,26 @@ class TrainingData:
     encoder: Any
     lm_config: LMConfig
     pipeline: dict
+    init: finetune.InitModel | None = None  # the model a fine-tune starts from
 
     @classmethod
-    def load(cls, data_dir: Path, config: TrainConfig, device: torch.device) -> "TrainingData":
+    def load(cls, data_dir: Path, config: TrainConfig, device: torch.device,
+             init: finetune.InitModel | None = None) -> "TrainingData":
         train_set = CodesDataset(data_dir, "train", n_codebooks=config.codebooks)
         has_valid = train_set.manifest["splits"].get("valid")
         valid_set = CodesDataset(data_dir, "valid", n_codebooks=config.codebooks) if has_valid else None
-        manifest = train_set.manifest
+        manifest = train_set.manifest if init is None else finetune.check_dataset(data_dir, train_set.manifest, init)
         encoder = None
         if not manifest.get("text_cached"):
             from ssmusic.text import load_text_encoder
 
             encoder = load_text_encoder(manifest.get("text_encoder"), device=device)
             manifest = {**manifest, "text_encoder": encoder.name, "text_dim": encoder.dim}
-        lm_config = config.lm_config(manifest)
+        lm_config = config.lm_config(manifest) if init is None else finetune.lm_config(config, init)
         pipeline = pipeline_record(manifest, lm_config, config.crop_frames or manifest["clip_frames"])
-        return cls(train_set, valid_set, encoder, lm_config, pipeline)
+        if init is not None:
+            pipeline.update(finetune.sampling_defaults(init))
+        return cls(train_set, valid_set, encoder, lm_config, pipeline, init)
 
 
 @dataclass
@@ -78,21 +83,31 @@ class TrainingState:
     step: int = 0
     elapsed: float = 0.0
     last_saved: Path | None = None
+    weights: Any = None  # what checkpoints save and load: the model, or a LoRA run's finetune.LoraWeights
+
+    def __post_init__(self) -> None:
+        if self.weights is None:
+            self.weights = self.model
 
     @classmethod
     def fresh(cls, config: TrainConfig, data: TrainingData, device: torch.device, rank: int,
-              world: int) -> "TrainingState":
+              world: int, load_init: bool = True) -> "TrainingState":
+        """A new model (a fine-tune's: with the init weights unless `load_init` is False, as when a
+        checkpoint will hold them; frozen parts, LoRA adapters), its optimizer, data order and RNGs."""
         torch.manual_seed(config.seed)
-        model = MusicLM(data.lm_config).to(device)
+        model = MusicLM(data.lm_config)
+        weights = model if data.init is None else finetune.prepare_model(model, config, data.init, load=load_init)
+        model = model.to(device)
         groups = scale_text_lr(param_groups(model, config.weight_decay), model, config.text_lr_scale)
         optimizer = torch.optim.AdamW(groups, lr=config.learning_rate(),
                                       eps=config.adam_eps, fused=device.type == "cuda" or None)
         generators = {"crop": torch.Generator().manual_seed(config.seed + 1),
                       "dropout": torch.Generator().manual_seed(config.seed + 2)}
-        return cls(model, optimizer, DataOrder(len(data.train), config.seed, rank, world), generators)
+        return cls(model, optimizer, DataOrder(len(data.train), config.seed, rank, world), generators,
+                   weights=weights)
 
     def resume_from(self, checkpoint: Path, data_dir: Path, data: TrainingData, device: torch.device) -> None:
-        state = restore(checkpoint, data_dir, data.pipeline, self.model, self.optimizer, device, self.generators)
+        state = restore(checkpoint, data_dir, data.pipeline, self.weights, self.optimizer, device, self.generators)
         self.step, self.elapsed = state["step"], state["elapsed"]
         self.order.epoch, self.order.offset = state["epoch"], state["offset"]
         self.last_saved = checkpoint
@@ -100,7 +115,7 @@ class TrainingState:
     def save(self, run_dir: Path, data: TrainingData, config: TrainConfig, device: torch.device) -> None:
         rng = capture_rng(device, self.generators)
         state = {"step": self.step, "elapsed": self.elapsed, "epoch": self.order.epoch, "offset": self.order.offset}
-        self.last_saved = save_checkpoint(run_dir, self.step, self.model, self.optimizer, state, rng, data.pipeline,
+        self.last_saved = save_checkpoint(run_dir, self.step, self.weights, self.optimizer, state, rng, data.pipeline,
                                           asdict(config), keep=config.keep_checkpoints)
 
 
@@ -174,24 +189,31 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
     rank, world = distributed.setup()
     if resume:
         config = resume_config(run_dir, config, given, announce=rank == 0)
+    config, init = finetune.setup(data_dir, config, resume, given)  # checked before anything is built
     device = distributed.device_for(config, rank)
     if not resume and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise SsmusicError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
-    data = TrainingData.load(data_dir, config, device)
-    state = TrainingState.fresh(config, data, device, rank, world)
+    data = TrainingData.load(data_dir, config, device, init)
     checkpoint = latest_checkpoint(run_dir) if resume else None
+    # a full fine-tune's checkpoint holds all its weights; a LoRA checkpoint only the adapters
+    state = TrainingState.fresh(config, data, device, rank, world, load_init=checkpoint is None or config.lora_rank > 0)
     if checkpoint is not None:
         state.resume_from(checkpoint, data_dir, data, device)
     if resume and rank == 0:
         truncate_metrics(run_dir / "metrics.jsonl", state.step)
     if rank == 0:
         write_json_atomic(run_dir / "train_config.json", asdict(config))
+        trainable = sum(p.numel() for p in state.model.parameters() if p.requires_grad)
         print(f"{data.lm_config.backbone}/{data.lm_config.conditioning}: "
-              f"{state.model.num_parameters() / 1e6:.2f}M parameters, {len(data.train)} train clips, "
-              f"{world} process(es) on {device}")
+              f"{state.model.num_parameters() / 1e6:.2f}M parameters ({trainable / 1e6:.3g}M trained), "
+              f"{len(data.train)} train clips, {world} process(es) on {device}"
+              + (f", from {init.directory}" if init else ""))
     wrapped = distributed.wrap(state.model, device, world)
     log = MetricsLog(run_dir, config, state.step, enabled=rank == 0, progress=progress)
     end = config.steps if stop_after is None else min(config.steps, stop_after)
+    if init is not None and state.step == 0 and data.valid is not None and rank == 0:  # the model before fine-tuning
+        log.path.write_text(json.dumps({"step": 0, **evaluate(state.model, data.valid, config, device, data.encoder)})
+                            + "\n")
     state.model.train()
     while state.step < end:
         record = train_step(state, wrapped, data, config, device, world)
@@ -224,7 +246,9 @@ def config_from_args(args) -> TrainConfig:
                        text_lr_scale=args.text_lr_scale,
                        crop_frames=args.crop_frames, eval_windows=not args.eval_whole_clips, eval_every=args.eval_every, eval_batches=args.eval_batches,
                        save_every=args.save_every, seed=args.seed, device=args.device,
-                       tensorboard=args.tensorboard)
+                       tensorboard=args.tensorboard, init_from=getattr(args, "init_from", None) or "",
+                       lora_rank=getattr(args, "lora_rank", 0), lora_alpha=getattr(args, "lora_alpha", 0.0),
+                       freeze=getattr(args, "freeze", None) or "")
 
 
 def run(args) -> int:

@@ -42,6 +42,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     tensorboard: bool = False
+    # fine-tuning (ssmusic.finetune): start from this model (its config defines the architecture);
+    # LoRA adapters of this rank (0 = full fine-tuning), scaled by alpha (0 = the rank); frozen parts
+    init_from: str = ""
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    freeze: str = ""  # comma list of embeddings, text, heads
 
     def learning_rate(self) -> float:
         return self.lr or DEFAULT_LR.get(self.preset, 1e-4)

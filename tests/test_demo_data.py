@@ -70,3 +70,19 @@ def test_builder_and_cli_agree_on_the_default_clip_count():
 
     args = build_parser().parse_args(["data", "demo", "out"])
     assert inspect.signature(build).parameters["clips"].default == args.clips == 600
+
+
+def test_instrument_list_option():
+    from ssmusic.instruments import ALL_INSTRUMENTS, INSTRUMENTS, parse_instruments
+
+    assert parse_instruments(None) == list(INSTRUMENTS)
+    assert parse_instruments("Trumpet, steel drums,12,trumpet") == [56, 114, 12]
+    assert not set(parse_instruments("trumpet,accordion,steel drums,banjo")) & set(INSTRUMENTS)
+    with pytest.raises(SsmusicError, match="unknown instrument 'kazoo'; known: accordion"):
+        parse_instruments("kazoo")
+    clips = plan(40, 10.0, 22050, seed=0, programs=[56, 105])
+    assert {c.program for c in clips} == {56, 105}
+    assert plan(40, 10.0, 22050, seed=0) == plan(40, 10.0, 22050, seed=0, programs=list(INSTRUMENTS))
+    meta = {"title": "t", "composer": "c", "label": "Bach chorale", "key": "G major", "mode": "major", "meter": ""}
+    assert "steel drums" in caption(Clip(0, "bach", "bach/x.mxl", -1, "train", 114, 60, 0, 10.0, 22050), meta)
+    assert len(ALL_INSTRUMENTS) == 33

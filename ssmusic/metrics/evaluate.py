@@ -181,7 +181,7 @@ def table(results: dict) -> str:
 def run(args) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     results = evaluate(args.generated_dir, args.reference, metrics, args.embedding, args.split, args.clap,
-                       args.cache_dir, labels=args.labels)
+                       args.cache_dir, classifier_dir=getattr(args, "classifier", None), labels=args.labels)
     out = Path(args.out) if args.out else Path(args.generated_dir) / "evaluation.json"
     write_json_atomic(out, results)
     print(table(results))
