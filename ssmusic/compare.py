@@ -156,7 +156,7 @@ def _settings(data_dir: Path, base: TrainConfig, seeds: list[int], check: Genera
     valid_clips = load_manifest(data_dir)["splits"].get("valid", 0)
     if valid_clips < 30 and progress:
         print(f"warning: {data_dir} has {valid_clips} validation clips; under ~30 the validation loss is noisy")
-    settings = {"preset": base.preset, "steps": base.steps, "seeds": seeds, "valid_clips": valid_clips,
+    settings = {"preset": base.preset, "model": dict(base.model_overrides), "steps": base.steps, "seeds": seeds, "valid_clips": valid_clips,
                 "crop_frames": base.crop_frames, "batch_size": base.batch_size,
                 "validation": (f"consecutive {base.crop_frames}-frame windows of each valid clip (the training "
                                "crop length)" if base.crop_frames else "whole valid clips")}

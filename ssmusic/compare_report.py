@@ -205,7 +205,7 @@ def plot(summary: dict, path: Path, title: str) -> None:
         time_label = "calibrated training time (s: steps × s/step)" if calibrated else "training wall time (s, seed mean)"
         axis.set(xlabel=time_label if x == "wall" else "optimizer step",
                  ylabel={"val_loss": "validation CE per token", "cond_gap": "shuffled − true caption CE"}.get(key, key),
-                 title=f"{key} vs {'wall time' if x == 'wall' else 'steps'}")
+                 title=f"{key} vs {('calibrated time' if calibrated else 'wall time') if x == 'wall' else 'steps'}")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     for axis in list(axes.flat)[len(panels):]:
@@ -227,7 +227,8 @@ def write_report(out_dir: Path, curves: dict, generation: dict, params: dict, se
         summary["calibrated_time"] = calibrated_time(summary, step_seconds)
     summary.update(parameters=params, settings=settings)
     seeds = settings["seeds"]
-    plot(summary, out_dir / "compare.png", f"{settings['preset']} preset, matched parameters, "
+    overrides = "".join(f", {k}={v}" for k, v in settings.get("model", {}).items())
+    plot(summary, out_dir / "compare.png", f"{settings['preset']} preset{overrides}, matched parameters, "
          f"{len(seeds)} seed(s) {seeds}: mean and min–max; validation on {settings['validation']}")
     write_json_atomic(out_dir / "compare.json", summary)
     table = markdown(summary, params)

@@ -117,6 +117,7 @@ def test_compare_cli_seeds_variants_windows_and_generation(tmp_path, tiny_datase
     assert "Training wall time (s) at the generation checks" in printed
     assert "calibrated_time" not in summary  # no --time-steps: no calibrated view
     assert summary["settings"]["seeds"] == [0, 1] and "20-frame windows" in summary["settings"]["validation"]
+    assert summary["settings"]["model"] == {"d_model": 32, "headdim": 16}  # the overrides the runs used
     assert summary["settings"]["valid_clips"] == 2
     # the seed is the only difference between a variant's runs; the variant the only one within a seed
     configs = {(v, s): json.loads((out / v / f"seed{s}" / "train_config.json").read_text())
