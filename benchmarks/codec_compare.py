@@ -10,12 +10,12 @@ directory of audio (files split 80/20 in sorted order). Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
+from ssmusic.atomic import write_json_atomic
 from ssmusic.audio import list_audio_files, read_audio
 from ssmusic.captions import split_paths
 from ssmusic.metrics.reconstruction import mel_distance, si_snr
@@ -71,7 +71,8 @@ def main() -> None:
         print(f"| {r['codec']} | {r['codebooks']} | {r['mel_distance']:.3f} | {r['si_snr_db']:.1f} | "
               f"{r['decode_rtf']:.4f} |")
     if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
+        write_json_atomic(args.out, {"command": "python benchmarks/codec_compare.py " + str(args.audio_dir),
+                                     "fit_files": len(fit_files), "test_clips": len(test_audio), "rows": results})
 
 
 if __name__ == "__main__":
