@@ -20,7 +20,7 @@ vector replaces the whole caption for caption dropout and classifier-free guidan
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -302,32 +302,43 @@ class MusicLM(nn.Module):
                  cfg_scale: float = 3.0, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
                  generator: torch.Generator | None = None, prompt_codes: torch.Tensor | None = None,
                  callback: Callable[[int, int], None] | None = None, batch: int | None = None,
-                 null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None) -> torch.Tensor:
+                 null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None,
+                 parallel_prefill: bool = True) -> torch.Tensor:
         """Sample `steps` new frames -> codes [B, K, steps], decoding with recurrent state / KV cache.
 
         CFG runs conditional and null rows as one doubled batch; the null rows use the learned null
         vector, or `null_text` (shaped like `text`) when given, as models with
-        `null_condition="empty_text"` need. `prompt_codes` [B, K, P] are teacher-forced first
-        (continuation). `text=None` samples unconditionally (`batch` rows)."""
+        `null_condition="empty_text"` need. `prompt_codes` [B, K, P] are continued from: run through
+        the model in parallel (`parallel_prefill`, the default) or teacher-forced one step at a time
+        (the reference; both give the same codes). `text=None` samples unconditionally (`batch` rows)."""
+        frames = list(self.generate_frames(text, text_mask, steps, cfg_scale, top_k, top_p, temperature,
+                                           generator, prompt_codes, callback, batch, null_text,
+                                           null_text_mask, parallel_prefill))
+        return torch.stack(frames, dim=-1)
+
+    @torch.no_grad()
+    def generate_frames(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, steps: int,
+                        cfg_scale: float = 3.0, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
+                        generator: torch.Generator | None = None, prompt_codes: torch.Tensor | None = None,
+                        callback: Callable[[int, int], None] | None = None, batch: int | None = None,
+                        null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None,
+                        parallel_prefill: bool = True) -> Iterator[torch.Tensor]:
+        """Like generate(), but yields each new frame's codes [B, K] as soon as all its codebooks
+        are sampled (with the delay pattern, K - 1 steps after its first codebook)."""
         was_training = self.training
         self.eval()
         try:
-            return self._generate(text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
-                                  prompt_codes, callback, batch, null_text, null_text_mask)
+            yield from self._generate(text, text_mask, steps, cfg_scale, top_k, top_p, temperature,
+                                      generator, prompt_codes, callback, batch, null_text,
+                                      null_text_mask, parallel_prefill)
         finally:
             self.train(was_training)
 
-    def _generate(self, text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
-                  prompt_codes, callback, batch, null_text, null_text_mask):
-        if steps < 1:
-            raise SsmusicError(f"steps: expected >= 1, got {steps}")
-        K, device = self.config.n_codebooks, self.null.device
-        if text is not None:
-            batch = text.shape[0]
-        elif prompt_codes is not None:
-            batch = prompt_codes.shape[0]
-        batch = batch or 1
+    def _guided_condition(self, text, text_mask, batch, cfg_scale, null_text, null_text_mask):
+        """-> (guided, rows, text, text_mask, null_cond) for the (doubled, under CFG) batch."""
+        device = self.null.device
         guided = text is not None and cfg_scale != 1.0
+        null_cond = None
         if guided and null_text is not None:
             if null_text.shape != text.shape:
                 raise SsmusicError(f"null_text: expected the shape of text {tuple(text.shape)}, "
@@ -336,7 +347,6 @@ class MusicLM(nn.Module):
                 raise SsmusicError("text_mask and null_text_mask: give both or neither")
             text = torch.cat([text, null_text])
             text_mask = None if text_mask is None else torch.cat([text_mask, null_text_mask])
-            null_cond = None
         elif guided and self.config.null_condition == "empty_text":
             raise SsmusicError("this model's unconditional branch is the encoded empty caption: pass "
                                "null_text (TextToMusic does), or cfg_scale=1")
@@ -344,9 +354,20 @@ class MusicLM(nn.Module):
             text = torch.cat([text, text])
             text_mask = None if text_mask is None else torch.cat([text_mask, text_mask])
             null_cond = torch.arange(2 * batch, device=device) >= batch
-        else:
-            null_cond = None
-        rows = 2 * batch if guided else batch
+        return guided, (2 * batch if guided else batch), text, text_mask, null_cond
+
+    def _generate(self, text, text_mask, steps, cfg_scale, top_k, top_p, temperature, generator,
+                  prompt_codes, callback, batch, null_text, null_text_mask, parallel_prefill):
+        if steps < 1:
+            raise SsmusicError(f"steps: expected >= 1, got {steps}")
+        K, device = self.config.n_codebooks, self.null.device
+        if text is not None:
+            batch = text.shape[0]
+        elif prompt_codes is not None:
+            batch = prompt_codes.shape[0]
+        batch = batch or 1
+        guided, rows, text, text_mask, null_cond = self._guided_condition(
+            text, text_mask, batch, cfg_scale, null_text, null_text_mask)
         cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
         pooled = self.pooled(text, text_mask, null_cond, rows)
 
@@ -362,25 +383,37 @@ class MusicLM(nn.Module):
         if prompt_codes is not None:
             forced[:, :, :prompt_len + K - 1] = torch.maximum(
                 forced[:, :, :prompt_len + K - 1], build_delay(prompt_codes.to(device), -1)[..., :prompt_len + K - 1])
-
-        h, states, memory, next_position = self._prefill(cond, cond_mask, total, pooled=pooled)
+        # The first `prompt_len` delayed frames are wholly known: the parallel path runs them in one
+        # forward pass; the reference feeds them one step at a time. A wholly known frame draws no
+        # random numbers on either path, so both sample the same continuation under a seed.
+        known = prompt_len if parallel_prefill else 0
+        prefix = forced[:, :, :known]
+        if guided:
+            prefix = torch.cat([prefix, prefix])
+        h, states, memory, next_position = self._prefill(cond, cond_mask, total - known, prefix, pooled)
 
         out = torch.empty(batch, K, total, dtype=torch.long, device=device)
-        for t in range(total):
-            logits = self._logits(h).float()
-            if guided:
-                cond_logits, null_logits = logits[:batch], logits[batch:]
-                logits = cond_logits + (cfg_scale - 1.0) * (cond_logits - null_logits)
-            tokens = sample_next(logits, top_k, top_p, temperature, generator)
-            tokens = torch.where(forced[:, :, t] >= 0, forced[:, :, t], tokens)
+        out[:, :, :known] = forced[:, :, :known]
+        for t in range(known, total):
+            if bool((forced[:, :, t] >= 0).all()):
+                tokens = forced[:, :, t]
+            else:
+                logits = self._logits(h).float()
+                if guided:
+                    cond_logits, null_logits = logits[:batch], logits[batch:]
+                    logits = cond_logits + (cfg_scale - 1.0) * (cond_logits - null_logits)
+                tokens = sample_next(logits, top_k, top_p, temperature, generator)
+                tokens = torch.where(forced[:, :, t] >= 0, forced[:, :, t], tokens)
             out[:, :, t] = tokens
             if callback is not None:
                 callback(t, total)
+            frame = t - (K - 1)  # the frame whose last codebook this step sampled
+            if frame >= prompt_len:
+                yield torch.stack([out[:, k, frame + k] for k in range(K)], dim=1)
             if t == total - 1:
                 break
             step_tokens = torch.cat([tokens, tokens]) if guided else tokens
-            h = self._advance(step_tokens, states, memory, next_position + t, pooled)
-        return revert_delay(out)[:, :, prompt_len:]
+            h = self._advance(step_tokens, states, memory, next_position + (t - known), pooled)
 
     # ---- persistence --------------------------------------------------------------------------
     def num_parameters(self) -> int:
