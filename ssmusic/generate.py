@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise SsmusicError("no prompts given: ssmusic generate \"a calm piano piece\" -o out.wav")
     if args.samples < 1:
         raise SsmusicError(f"--samples: expected an integer >= 1, got {args.samples}")
+    if args.stream and not args.chunk_seconds > 0:
+        raise SsmusicError(f"--chunk-seconds: expected a positive duration, got {args.chunk_seconds}")
     if args.batch < 1:
         raise SsmusicError(f"--batch: expected an integer >= 1, got {args.batch}")
     if args.threads:
@@ -98,13 +100,22 @@ def run(args: argparse.Namespace) -> int:
                                              unit="batch", disable=len(jobs) <= args.batch)):
         batch = jobs[start:start + args.batch]
         batch_seed = seed + batch_index
-        audio, sample_rate = model.generate(
-            [job.prompt for job in batch], seed=batch_seed, audio_prompt=audio_prompt, progress=True,
-            **settings)
+        timing = None
+        if args.stream:  # each WAV grows as the audio is decoded (see ssmusic/wavstream.py)
+            from ssmusic.wavstream import stream_to_wavs
+
+            audio, sample_rate, timing = stream_to_wavs(
+                model, [job.prompt for job in batch], [job.wav_path for job in batch], args.chunk_seconds,
+                seed=batch_seed, audio_prompt=audio_prompt, **settings)
+        else:
+            audio, sample_rate = model.generate(
+                [job.prompt for job in batch], seed=batch_seed, audio_prompt=audio_prompt, progress=True,
+                **settings)
         if not torch.isfinite(audio).all():
             raise SsmusicError("generation produced non-finite audio; nothing was written")
         for job, wav in zip(batch, audio):
-            write_wav(job.wav_path, wav, sample_rate)
+            if timing is None:
+                write_wav(job.wav_path, wav, sample_rate)
             write_json_atomic(job.wav_path.with_suffix(".json"), {
                 "prompt": job.prompt,
                 "sample": job.sample_index,
@@ -119,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
                 "resolved_defaults": {"cfg": model.config.cfg_scale, "top_k": model.config.top_k,
                                       "temperature": model.config.temperature},
                 "model": model.describe(),
+                **({"stream": timing.to_json()} if timing else {}),
             })
             print(job.wav_path)
     return 0
@@ -185,5 +197,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model dir, training run dir or model.safetensors (default: the shipped model)")
     parser.add_argument("--audio-prompt", default=None, metavar="FILE",
                         help="continue this audio file instead of starting from silence")
+    parser.add_argument("--stream", action="store_true",
+                        help="write each WAV while it is generated (a valid file at every moment) and "
+                             "report time to first audio and the real-time factor")
+    parser.add_argument("--chunk-seconds", type=float, default=0.5,
+                        help="with --stream: audio per chunk (default 0.5)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
