@@ -61,6 +61,20 @@ def _register_generate(sub: argparse._SubParsersAction) -> None:
 REGISTRY.append(_register_generate)
 
 
+def _register_serve(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.serve.server import run as serve
+
+        return serve(args)
+
+    from ssmusic.serve.server import add_arguments
+
+    add_arguments(_add(sub, "serve", "web demo: a local page that plays the music while it is generated", run))
+
+
+REGISTRY.append(_register_serve)
+
+
 def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.ssmttm import run_cli
