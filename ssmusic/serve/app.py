@@ -51,7 +51,7 @@ def status_of(queue: Queue, job: Job) -> dict:
 def build_app(queue: Queue, max_seconds: float) -> Starlette:
     model = queue.model
     defaults = {"cfg": model.config.cfg_scale, "temperature": model.config.temperature,
-                "top_k": model.config.top_k, "card": model.config.card}
+                "top_k": min(model.config.top_k, model.config.card), "card": model.config.card}  # k >= card: no filter
 
     def find(request: HTTPRequest) -> Job | None:
         return queue.jobs.get(request.path_params["job_id"])

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))
+        sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
     except OSError as err:
         raise SsmusicError(f"cannot listen on {args.host}:{args.port} ({err.strerror})") from None
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
