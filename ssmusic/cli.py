@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ssmusic {_version()}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     # one function per command, defined below, in the order --help lists them
-    for register in (_register_generate, _register_import_ssmttm, _register_data, _register_prepare,
+    for register in (_register_generate, _register_serve, _register_import_ssmttm, _register_data, _register_prepare,
                      _register_train, _register_compare, _register_evaluate, _register_codebooks,
                      _register_bench, _register_codec, _register_export):
         register(sub)
@@ -56,6 +56,16 @@ def _register_generate(sub: argparse._SubParsersAction) -> None:
 
     add_arguments(_add(sub, "generate", "generate music from text prompts into WAV files", run, add_help=False))
 
+
+def _register_serve(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        from ssmusic.serve.server import run as serve
+
+        return serve(args)
+
+    from ssmusic.serve.server import add_arguments
+
+    add_arguments(_add(sub, "serve", "web demo: a local page that plays the music while it is generated", run))
 
 
 def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:

@@ -45,11 +45,19 @@ class Codec:
         wav = resample(wav.float(), int(sample_rate), self.sample_rate)
         return self.backend.encode_mono(wav).long()
 
+    @property
+    def samples_per_frame(self) -> int:
+        return round(self.sample_rate / self.frame_rate)
+
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+    def decode(self, codes: torch.Tensor, first_frame: int = 0) -> torch.Tensor:
+        """`first_frame`: where `codes` start in a longer clip (streaming decodes windows); only a
+        position-dependent decoder (Griffin-Lim's initial phases) uses it."""
         if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
             raise SsmusicError(f"codec {self.name}: expected codes [B, k <= {self.n_codebooks}, T], "
                                f"got {tuple(codes.shape)}")
+        if first_frame and getattr(self.backend, "position_dependent", False):
+            return self.backend.decode(codes, first_frame=first_frame).float()
         return self.backend.decode(codes).float()
 
     def __repr__(self) -> str:

@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise SsmusicError("no prompts given: ssmusic generate \"a calm piano piece\" -o out.wav")
     if args.samples < 1:
         raise SsmusicError(f"--samples: expected an integer >= 1, got {args.samples}")
+    if args.stream and not args.chunk_seconds > 0:
+        raise SsmusicError(f"--chunk-seconds: expected a positive duration, got {args.chunk_seconds}")
     if args.batch_size < 1:
         raise SsmusicError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
     if args.threads:
@@ -97,13 +99,22 @@ def run(args: argparse.Namespace) -> int:
                                              unit="batch", disable=len(jobs) <= args.batch_size)):
         batch = jobs[start:start + args.batch_size]
         batch_seed = seed + batch_index
-        audio, sample_rate = model.generate([job.prompt for job in batch], seconds=args.seconds,
-                                            sampling=replace(sampling, seed=batch_seed),
-                                            audio_prompt=audio_prompt, progress=True)
+        timing = None
+        if args.stream:  # each WAV grows as the audio is decoded (see ssmusic/wavstream.py)
+            from ssmusic.wavstream import stream_to_wavs
+
+            audio, sample_rate, timing = stream_to_wavs(
+                model, [job.prompt for job in batch], [job.wav_path for job in batch], args.chunk_seconds,
+                seconds=args.seconds, sampling=replace(sampling, seed=batch_seed), audio_prompt=audio_prompt)
+        else:
+            audio, sample_rate = model.generate([job.prompt for job in batch], seconds=args.seconds,
+                                                sampling=replace(sampling, seed=batch_seed),
+                                                audio_prompt=audio_prompt, progress=True)
         if not torch.isfinite(audio).all():
             raise SsmusicError("generation produced non-finite audio; nothing was written")
         for job, wav in zip(batch, audio):
-            write_wav(job.wav_path, wav, sample_rate)
+            if timing is None:
+                write_wav(job.wav_path, wav, sample_rate)
             write_json_atomic(job.wav_path.with_suffix(".json"), {
                 "prompt": job.prompt,
                 "sample": job.sample_index,
@@ -118,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 "resolved_defaults": {"cfg": model.config.cfg_scale, "top_k": model.config.top_k,
                                       "temperature": model.config.temperature},
                 "model": model.describe(),
+                **({"stream": timing.to_json()} if timing else {}),
             })
             print(job.wav_path)
     return 0
@@ -186,5 +198,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model dir, training run dir or model.safetensors (default: the shipped model)")
     parser.add_argument("--audio-prompt", default=None, metavar="FILE",
                         help="continue this audio file instead of starting from silence")
+    parser.add_argument("--stream", action="store_true",
+                        help="write each WAV while it is generated (a valid file at every moment) and "
+                             "report time to first audio and the real-time factor")
+    parser.add_argument("--chunk-seconds", type=float, default=0.5,
+                        help="with --stream: audio per chunk (default 0.5)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")

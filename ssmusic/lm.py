@@ -18,7 +18,7 @@ vector replaces the whole caption for caption dropout and classifier-free guidan
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 import torch.nn as nn
@@ -28,8 +28,8 @@ from ssmusic.blocks import Block, rename_legacy_keys
 from ssmusic.config import LMConfig, load_config, save_config
 from ssmusic.errors import SsmusicError
 from ssmusic.layers import MLP, CrossAttention, FewRowLinear, RMSNorm, SelfAttention, init_linear, sinusoidal
-from ssmusic.patterns import build_delay, revert_delay
-from ssmusic.sampling import SamplingParams, sample_next
+from ssmusic.patterns import build_delay, forced_tokens, revert_delay
+from ssmusic.sampling import SamplingParams, draw_as_sampling, sample_next
 from ssmusic.state import DecodeState
 
 
@@ -195,11 +195,14 @@ class MusicLM(nn.Module):
         return torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, card]
 
     def prefill(self, cond: torch.Tensor, cond_mask: torch.Tensor, frames: int,
-                pooled: torch.Tensor | None = None) -> tuple[torch.Tensor, DecodeState]:
-        """Run the condition (prefix, or BOS for cross/pooled, then the start frame if any) through
-        fresh decode state with room for `frames` more. -> (last hidden [R, d], state)"""
+                pooled: torch.Tensor | None = None, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, DecodeState]:
+        """Run the condition (prefix, or BOS for cross/pooled, then the start frame if any), then
+        optionally the delayed input frames `tokens` [R, K, P] in parallel, through fresh decode state
+        with room for `frames` more. -> (last hidden [R, d], state)"""
         rows, device = cond.shape[0], cond.device
-        tokens = self._with_start(torch.zeros(rows, self.config.n_codebooks, 0, dtype=torch.long, device=device))
+        if tokens is None:
+            tokens = torch.zeros(rows, self.config.n_codebooks, 0, dtype=torch.long, device=device)
+        tokens = self._with_start(tokens)
         capacity = (cond.shape[1] if self.config.conditioning == "prefix" else 1) + tokens.shape[-1] + frames
         state = self.allocate(rows, capacity, device, self.null.dtype)
         x, mask = self._sequence(cond, cond_mask, self._embed(tokens), pooled)
@@ -241,13 +244,27 @@ class MusicLM(nn.Module):
     def generate(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, steps: int,
                  sampling: SamplingParams = SamplingParams(), prompt_codes: torch.Tensor | None = None,
                  callback: Callable[[int, int], None] | None = None, batch: int | None = None,
-                 null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None) -> torch.Tensor:
+                 null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None,
+                 parallel_prefill: bool = True) -> torch.Tensor:
         """Sample `steps` new frames -> codes [B, K, steps], decoding with recurrent state / KV cache.
 
         CFG runs conditional and null rows as one doubled batch; the null rows use the learned null
         vector, or `null_text` (shaped like `text`) when given, as models with
-        `null_condition="empty_text"` need. `prompt_codes` [B, K, P] are teacher-forced first
-        (continuation). `text=None` samples unconditionally (`batch` rows)."""
+        `null_condition="empty_text"` need. `prompt_codes` [B, K, P] are continued from: run through
+        the model in parallel (`parallel_prefill`, the default) or teacher-forced one step at a time
+        (the reference; both give the same codes). `text=None` samples unconditionally (`batch` rows)."""
+        frames = list(self.generate_frames(text, text_mask, steps, sampling, prompt_codes, callback, batch,
+                                           null_text, null_text_mask, parallel_prefill))
+        return torch.stack(frames, dim=-1)
+
+    @torch.no_grad()
+    def generate_frames(self, text: torch.Tensor | None, text_mask: torch.Tensor | None, steps: int,
+                        sampling: SamplingParams = SamplingParams(), prompt_codes: torch.Tensor | None = None,
+                        callback: Callable[[int, int], None] | None = None, batch: int | None = None,
+                        null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None,
+                        parallel_prefill: bool = True) -> Iterator[torch.Tensor]:
+        """Like generate(), but yields each new frame's codes [B, K] as soon as all its codebooks
+        are sampled (with the delay pattern, K - 1 steps after its first codebook)."""
         if steps < 1:
             raise SsmusicError(f"steps: expected >= 1, got {steps}")
         was_training = self.training
@@ -263,7 +280,8 @@ class MusicLM(nn.Module):
             rows = 2 * batch if guided else batch
             cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
             pooled = self.pooled(text, text_mask, null_cond, rows)
-            return self._sample(cond, cond_mask, pooled, batch, steps, sampling, guided, prompt_codes, callback)
+            yield from self._sample(cond, cond_mask, pooled, batch, steps, sampling, guided, prompt_codes,
+                                    callback, parallel_prefill)
         finally:
             self.train(was_training)
 
@@ -285,46 +303,48 @@ class MusicLM(nn.Module):
         mask = None if text_mask is None else torch.cat([text_mask, text_mask])
         return torch.cat([text, text]), mask, torch.arange(2 * batch, device=text.device) >= batch
 
-    def _forced_tokens(self, batch: int, steps: int, prompt_codes: torch.Tensor | None) -> torch.Tensor:
-        """[B, K, frames]: the token each delayed frame must take (-1 where it is sampled)."""
-        K, device = self.config.n_codebooks, self.null.device
-        prompt_len = 0 if prompt_codes is None else prompt_codes.shape[-1]
-        total = prompt_len + steps + K - 1  # delayed frames to produce
-        forced = torch.full((batch, K, total), -1, dtype=torch.long, device=device)
-        for k in range(K):
-            # Head and tail of the delay pattern hold the delay id, as in training: with K > 2 the
-            # tail of a coarse codebook is fed back before the loop ends, so a sampled tail would
-            # corrupt the last frames of the finer codebooks.
-            forced[:, k, :k] = self.delay_id
-            forced[:, k, k + prompt_len + steps:] = self.delay_id
-        if prompt_codes is not None:
-            forced[:, :, :prompt_len + K - 1] = torch.maximum(
-                forced[:, :, :prompt_len + K - 1], build_delay(prompt_codes.to(device), -1)[..., :prompt_len + K - 1])
-        return forced
-
     def _sample(self, cond, cond_mask, pooled, batch: int, steps: int, sampling: SamplingParams, guided: bool,
-                prompt_codes: torch.Tensor | None, callback: Callable[[int, int], None] | None) -> torch.Tensor:
-        """The decoding loop: logits -> CFG -> sample (or the forced token) -> feed back."""
-        forced = self._forced_tokens(batch, steps, prompt_codes)
+                prompt_codes: torch.Tensor | None, callback: Callable[[int, int], None] | None,
+                parallel_prefill: bool = True) -> Iterator[torch.Tensor]:
+        """The decoding loop: logits -> CFG -> sample (or the forced token) -> feed back; yields
+        each frame [B, K] once its last codebook is known."""
+        K = self.config.n_codebooks
+        forced = forced_tokens(batch, K, steps, prompt_codes, self.delay_id, self.null.device)
         total = forced.shape[-1]
+        prompt_len = 0 if prompt_codes is None else prompt_codes.shape[-1]
         generator = sampling.generator(self.null.device)
-        h, state = self.prefill(cond, cond_mask, total, pooled=pooled)
+        # The first `prompt_len` delayed frames are wholly known: the parallel path runs them in one
+        # forward pass; the reference feeds them one step at a time. A wholly known frame is not
+        # sampled but still draws the random numbers sampling it would, on both paths: both give the
+        # same continuation under a seed, and the one earlier versions gave.
+        known = prompt_len if parallel_prefill else 0
+        prefix = forced[:, :, :known]
+        h, state = self.prefill(cond, cond_mask, total - known, pooled=pooled,
+                                tokens=torch.cat([prefix, prefix]) if guided else prefix)
         out = torch.empty_like(forced)
-        for t in range(total):
-            logits = self._logits(h).float()
-            if guided:
-                cond_logits, null_logits = logits[:batch], logits[batch:]
-                logits = cond_logits + (sampling.cfg_scale - 1.0) * (cond_logits - null_logits)
-            tokens = sample_next(logits, sampling.top_k, sampling.top_p, sampling.temperature, generator)
-            tokens = torch.where(forced[:, :, t] >= 0, forced[:, :, t], tokens)
+        out[:, :, :known] = prefix
+        for _ in range(known):
+            draw_as_sampling((batch, K, self.heads[0].out_features), sampling, generator, self.null.device)
+        for t in range(known, total):
+            if bool((forced[:, :, t] >= 0).all()):
+                tokens = forced[:, :, t]
+                draw_as_sampling((batch, K, self.heads[0].out_features), sampling, generator, self.null.device)
+            else:
+                logits = self._logits(h).float()
+                if guided:
+                    cond_logits, null_logits = logits[:batch], logits[batch:]
+                    logits = cond_logits + (sampling.cfg_scale - 1.0) * (cond_logits - null_logits)
+                tokens = sample_next(logits, sampling.top_k, sampling.top_p, sampling.temperature, generator)
+                tokens = torch.where(forced[:, :, t] >= 0, forced[:, :, t], tokens)
             out[:, :, t] = tokens
             if callback is not None:
                 callback(t, total)
+            frame = t - (K - 1)  # the frame whose last codebook this step sampled
+            if frame >= prompt_len:
+                yield torch.stack([out[:, k, frame + k] for k in range(K)], dim=1)
             if t == total - 1:
                 break
             h = self.step(torch.cat([tokens, tokens]) if guided else tokens, state, pooled)
-        prompt_len = 0 if prompt_codes is None else prompt_codes.shape[-1]
-        return revert_delay(out)[:, :, prompt_len:]
 
     # ---- persistence --------------------------------------------------------------------------
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):

@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import torch
 
 from ssmusic.config import PipelineConfig, load_config
 from ssmusic.errors import SsmusicError
 from ssmusic.sampling import SamplingParams
+
+if TYPE_CHECKING:
+    from ssmusic.stream import StreamChunk
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
 # Generous but finite: beyond this a typo (e.g. 30000 instead of 30) is far more likely than intent.
@@ -142,11 +145,10 @@ class TextToMusic:
                                   temperature=self.config.temperature)
         return replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
 
-    @torch.inference_mode()
-    def generate_codes(self, descriptions: Sequence[str], seconds: float = 10.0,
-                       sampling: SamplingParams | None = None, prompt_codes: torch.Tensor | None = None,
-                       callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Captions -> codes [B, K, T] for `seconds` of new audio (`sampling`: the model's defaults)."""
+    def _lm_arguments(self, descriptions: Sequence[str], seconds: float, sampling: SamplingParams | None,
+                      prompt_codes: torch.Tensor | None) -> dict:
+        """Validated keyword arguments for MusicLM.generate / generate_frames (`sampling`: the
+        model's defaults when None)."""
         descriptions = list(descriptions)
         if not descriptions:
             raise SsmusicError("no prompts given: pass at least one description")
@@ -164,8 +166,39 @@ class TextToMusic:
             mask, null_mask = mask.chunk(2)
         else:
             text, mask = self.encode_text(descriptions)
-        return self.lm.generate(text, mask, steps=steps, sampling=sampling, prompt_codes=prompt_codes,
-                                callback=callback, null_text=null_text, null_text_mask=null_mask)
+        return dict(text=text, text_mask=mask, steps=steps, sampling=sampling, prompt_codes=prompt_codes,
+                    null_text=null_text, null_text_mask=null_mask)
+
+    @torch.inference_mode()
+    def generate_codes(self, descriptions: Sequence[str], seconds: float = 10.0,
+                       sampling: SamplingParams | None = None, prompt_codes: torch.Tensor | None = None,
+                       callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Captions -> codes [B, K, T] for `seconds` of new audio (`sampling`: the model's defaults)."""
+        return self.lm.generate(callback=callback, **self._lm_arguments(descriptions, seconds, sampling, prompt_codes))
+
+    def stream(self, descriptions: Sequence[str], seconds: float = 10.0, chunk_seconds: float = 1.0,
+               sampling: SamplingParams | None = None, audio_prompt: tuple[torch.Tensor, int] | None = None,
+               **overrides: float | int | None) -> Iterator["StreamChunk"]:
+        """Like generate(), yielding audio as it is decoded: `StreamChunk`s with `.audio` [B, 1, n]
+        (about `chunk_seconds` each; concatenated they equal generate()'s audio for the same seed
+        within ssmusic.stream's stated tolerance) and `.codes` [B, K, T] (every new frame so far)."""
+        from ssmusic.stream import StreamDecoder, ceil_frames, stream_context, stream_frames
+
+        if not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
+            raise SsmusicError(f"chunk_seconds: expected a positive duration, got {chunk_seconds}")
+        sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None}) if sampling \
+            else self.sampling(**overrides)
+        prompt_codes = None
+        if audio_prompt is not None:
+            prompt_codes = self.encode_audio_prompt(*audio_prompt).expand(len(list(descriptions)), -1, -1)
+        with torch.no_grad():
+            arguments = self._lm_arguments(descriptions, seconds, sampling, prompt_codes)
+        decoder = StreamDecoder(self.codec, stream_context(self.codec))
+        frames = self.lm.generate_frames(**arguments)
+        chunk_frames = ceil_frames(chunk_seconds, self.config.frame_rate)
+        # generate_frames and the codec run without autograd themselves (no grad mode is held
+        # across a yield, which would leak into the caller's code)
+        yield from stream_frames(frames, decoder, arguments["steps"], chunk_frames, self.sample_rate, prompt_codes)
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

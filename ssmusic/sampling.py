@@ -69,3 +69,12 @@ def sample_next(logits: torch.Tensor, top_k: int = 250, top_p: float = 0.0, temp
     probs = torch.softmax(logits, dim=-1)
     flat = torch.multinomial(probs.reshape(-1, vocab), 1, generator=generator)
     return flat.reshape(logits.shape[:-1])
+
+
+def draw_as_sampling(shape: tuple[int, int, int], sampling: SamplingParams, generator: torch.Generator | None,
+                     device: torch.device) -> None:
+    """Consume the random numbers that sample_next draws for logits of `shape` [B, K, V] without
+    sampling: multinomial draws one number per vocabulary entry whatever the logits, so a frame that
+    is known (not sampled) keeps the draws of later frames where they were."""
+    if sampling.top_k != 1:  # greedy draws nothing
+        sample_next(torch.zeros(shape, device=device), sampling.top_k, sampling.top_p, sampling.temperature, generator)

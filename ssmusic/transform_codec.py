@@ -56,6 +56,7 @@ class TransformCodec:
         self.frame_rate = config.sample_rate / config.hop
         self.card = config.card
         self.n_codebooks = codebooks.shape[0]
+        self.position_dependent = config.transform == "mel"  # Griffin-Lim's initial phases
         if config.transform == "mel":
             self.window = torch.hann_window(config.n_fft)
             self.mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
@@ -77,12 +78,13 @@ class TransformCodec:
         chunks = padded.unfold(-1, 2 * c.hop, c.hop)[:, :frames] * self.window  # [B, T, 2hop]
         return chunks @ self.basis.T * self.scale
 
-    def synthesize(self, feats: torch.Tensor, length: int) -> torch.Tensor:
-        """frames [B, T, dim] -> audio [B, length]."""
+    def synthesize(self, feats: torch.Tensor, length: int, first_frame: int = 0) -> torch.Tensor:
+        """frames [B, T, dim] -> audio [B, length]. `first_frame`: the absolute index of frame 0
+        (a window of a longer clip), which fixes Griffin-Lim's initial phases."""
         c = self.config
         if c.transform == "mel":
             magnitude = torch.clamp(self.mel_pinv @ torch.exp(feats).transpose(1, 2), min=0)
-            return self._griffin_lim(magnitude, length)
+            return self._griffin_lim(magnitude, length, first_frame)
         coeffs = feats / self.scale
         chunks = (coeffs @ self.basis) * self.window * (2.0 / c.hop)  # [B, T, 2hop]
         batch, frames, n = chunks.shape
@@ -90,12 +92,15 @@ class TransformCodec:
                      stride=(1, c.hop))[:, 0, 0]
         return out[:, c.hop:c.hop + length]
 
-    def _griffin_lim(self, magnitude: torch.Tensor, length: int, momentum: float = 0.99) -> torch.Tensor:
-        """Fast Griffin-Lim (Perraudin et al. 2013), seeded so decoding is deterministic."""
+    def _griffin_lim(self, magnitude: torch.Tensor, length: int, first_frame: int = 0,
+                     momentum: float = 0.99) -> torch.Tensor:
+        """Fast Griffin-Lim (Perraudin et al. 2013). The initial phases are a fixed hash of (frame
+        index, bin), so decoding is deterministic and a window of a clip starts from the same
+        phases as the whole clip (what streaming relies on)."""
         c = self.config
         n_frames = magnitude.shape[-1]
-        generator = torch.Generator().manual_seed(0)
-        angles = torch.polar(torch.ones_like(magnitude), 2 * math.pi * torch.rand(magnitude.shape, generator=generator))
+        frames = torch.arange(first_frame, first_frame + n_frames)
+        angles = torch.polar(torch.ones_like(magnitude), initial_phase(magnitude.shape[-2], frames).expand_as(magnitude))
         previous = torch.zeros_like(angles)
         target = (n_frames - 1) * c.hop
         for _ in range(c.griffin_lim_iters):
@@ -128,12 +133,12 @@ class TransformCodec:
         return self.quantize(self.features(wav.float()))
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes [B, k, T] -> audio [B, 1, T * hop]"""
+    def decode(self, codes: torch.Tensor, first_frame: int = 0) -> torch.Tensor:
+        """codes [B, k, T] -> audio [B, 1, T * hop]; `first_frame`: see synthesize()."""
         codes = codes.long().cpu()
         if codes.shape[1] > self.n_codebooks or codes.min() < 0 or codes.max() >= self.card:
             raise SsmusicError(f"codec {self.name}: codes must be [B, <= {self.n_codebooks}, T] in [0, {self.card})")
-        return self.synthesize(self.dequantize(codes), codes.shape[-1] * self.config.hop)[:, None]
+        return self.synthesize(self.dequantize(codes), codes.shape[-1] * self.config.hop, first_frame)[:, None]
 
     # ---- files --------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
@@ -148,6 +153,16 @@ class TransformCodec:
         config = from_dict(TransformCodecConfig, read_json(directory / "codec.json"), str(directory / "codec.json"))
         tensors = load_tensors(directory / "codebooks.safetensors")
         return cls(config, tensors["codebooks"], float(tensors["scale"][0]))
+
+
+def initial_phase(bins: int, frames: torch.Tensor) -> torch.Tensor:
+    """Pseudo-random phases [bins, T] in [0, 2 pi) from an integer hash of (bin, absolute frame)."""
+    mask = 0xFFFFFFFF
+    x = ((frames[None].long() * 73856093) ^ (torch.arange(bins)[:, None] * 19349663)) & mask
+    for _ in range(2):
+        x = (((x >> 16) ^ x) * 0x45D9F3B) & mask
+    x = (x >> 16) ^ x
+    return x.double().div(2.0**32).mul(2 * math.pi).float()
 
 
 def nearest(x: torch.Tensor, book: torch.Tensor, chunk: int = 65536) -> torch.Tensor:

@@ -32,7 +32,7 @@ def _install(tmp_path: Path, in_venv: bool, index_reachable: bool = True, dry: b
     bin_dir.mkdir()
     shutil.copy(ROOT / "install.sh", repo / "install.sh")
     for name, text in (("python", FAKE_PYTHON), ("apt-get", FAKE_TOOL), ("sudo", FAKE_TOOL),
-                       ("fluidsynth", FAKE_TOOL)):
+                       ("fluidsynth", FAKE_TOOL), ("chromium", FAKE_TOOL), ("chromedriver", FAKE_TOOL)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     log = tmp_path / "log"
@@ -53,7 +53,7 @@ def test_without_a_virtualenv_it_creates_and_uses_dot_venv(tmp_path):
     assert "no virtualenv active: installing into" in stdout
     assert f"+ {fake} -m venv .venv" in stdout
     assert f"+ .venv/bin/python -m pip install -q --timeout 10 --retries 0 {CPU_INDEX}" in stdout
-    assert "+ .venv/bin/python -m pip install -q -e .[test]" in stdout
+    assert "+ .venv/bin/python -m pip install -q -e .[test,demo]" in stdout
     assert f"{fake} -m pip" not in stdout  # never pip into the (externally managed) system Python
 
 
@@ -62,7 +62,7 @@ def test_in_a_virtualenv_it_installs_there(tmp_path):
     fake = tmp_path / "bin" / "python"
     assert "installing into the active virtualenv (/fake/env)" in stdout
     assert "-m venv" not in stdout and ".venv/bin/python" not in stdout
-    assert f"+ {fake} -m pip install -q -e .[test]" in stdout
+    assert f"+ {fake} -m pip install -q -e .[test,demo]" in stdout
 
 
 @pytest.mark.parametrize("reachable", [True, False])
@@ -75,7 +75,7 @@ def test_torch_asks_the_cpu_index_first_and_falls_back_to_the_plain_pin(tmp_path
     else:
         assert "CPU wheel index is unreachable" in stdout
         assert pip[2] == "python -m pip install -q torch==2.13.0"
-    assert pip[-1] == "python -m pip install -q -e .[test]"
+    assert pip[-1] == "python -m pip install -q -e .[test,demo]"
     assert "ssmusic installed: ssmusic 0.1.0" in stdout and seconds < 30
 
 
@@ -91,3 +91,22 @@ def test_pyproject_states_the_torch_the_code_needs():
     assert minimum >= (2, 6), spec
     assert hasattr(torch.nn.functional, "rms_norm") and hasattr(torch.serialization, "safe_globals")
     assert tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]) >= minimum
+
+
+def test_missing_chromium_is_installed_from_apt_and_the_demo_extra_with_pip(tmp_path):
+    """Only the tools install.sh runs are on PATH: no chromium, no chromedriver, no fluidsynth."""
+    stdout, _, _ = _install(tmp_path, in_venv=True, dry=True)  # lays out the fakes
+    bin_dir, only = tmp_path / "bin", tmp_path / "only"
+    only.mkdir()
+    for name in ("python", "apt-get", "sudo"):
+        (only / name).symlink_to(bin_dir / name)
+    for tool in ("bash", "dirname", "id", "basename"):
+        (only / tool).symlink_to(shutil.which(tool))
+    env = {**os.environ, "PATH": str(only), "PYTHON": str(only / "python"), "FAKE_LOG": str(tmp_path / "log"),
+           "FAKE_VENV_RC": "0", "FAKE_INDEX_RC": "0", "INSTALL_DRY_RUN": "1"}
+    out = subprocess.run([shutil.which("bash"), str(tmp_path / "repo" / "install.sh")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    (apt,) = [line for line in out.stdout.splitlines() if "apt-get install" in line]
+    assert "chromium chromium-driver" in apt and "fluidsynth" in apt
+    assert "-m pip install -q -e .[test,demo]" in out.stdout

@@ -253,3 +253,26 @@ def test_an_unknown_mixer_kind_raises_instead_of_becoming_einfft():
     config.channel_mixer, config.backbone = "mlp", "rwkv"
     with pytest.raises(ConfigError, match="rwkv"):
         sequence_mixer(config)
+
+
+@pytest.mark.parametrize("backbone,conditioning,n_codebooks", [
+    ("simba", "prefix", 1), ("simba", "cross", 3), ("mamba", "prefix", 2), ("transformer", "prefix", 2),
+    ("transformer", "cross", 1), ("simba", "pooled", 1)])
+def test_parallel_prompt_prefill_matches_step_by_step(backbone, conditioning, n_codebooks):
+    """Continuation runs the audio prompt through the model in one parallel pass; the reference
+    teacher-forces it one step at a time. Same seed, same sampled continuation."""
+    model = tiny(backbone, conditioning, n_codebooks=n_codebooks)
+    codes, text, mask = batch(n_codebooks, length=7)
+    runs = [model.generate(text, mask, steps=6, sampling=SamplingParams(cfg_scale=3.0, top_k=8, temperature=1.2, seed=5),
+                           prompt_codes=codes, parallel_prefill=parallel)
+            for parallel in (True, False)]
+    assert runs[0].shape == (3, n_codebooks, 6)
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_generate_frames_yields_each_frame_once_complete():
+    model = tiny("simba", "prefix", n_codebooks=3)
+    _, text, mask = batch(3)
+    whole = model.generate(text, mask, steps=5, sampling=SamplingParams(cfg_scale=2.0, seed=2))
+    frames = list(model.generate_frames(text, mask, steps=5, sampling=SamplingParams(cfg_scale=2.0, seed=2)))
+    assert len(frames) == 5 and torch.equal(torch.stack(frames, -1), whole)
