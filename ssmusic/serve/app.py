@@ -48,42 +48,47 @@ def status_of(queue: Queue, job: Job) -> dict:
     return record
 
 
-def build_app(queue: Queue, max_seconds: float) -> Starlette:
-    model = queue.model
-    defaults = {"cfg": model.config.cfg_scale, "temperature": model.config.temperature,
-                "top_k": min(model.config.top_k, model.config.card), "card": model.config.card}  # k >= card: no filter
+class DemoApi:
+    """The page's routes over one generation queue (one method per route)."""
 
-    def find(request: HTTPRequest) -> Job | None:
-        return queue.jobs.get(request.path_params["job_id"])
+    def __init__(self, queue: Queue, max_seconds: float) -> None:
+        self.queue, self.model, self.max_seconds = queue, queue.model, max_seconds
+        config = self.model.config
+        # top-k >= card means no filter: the form never offers more than the card
+        self.defaults = {"cfg": config.cfg_scale, "temperature": config.temperature,
+                         "top_k": min(config.top_k, config.card), "card": config.card}
 
-    async def page(request: HTTPRequest) -> Response:
+    def find(self, request: HTTPRequest) -> Job | None:
+        return self.queue.jobs.get(request.path_params["job_id"])
+
+    async def page(self, request: HTTPRequest) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    async def script(request: HTTPRequest) -> Response:
+    async def script(self, request: HTTPRequest) -> Response:
         return FileResponse(STATIC / "app.js", media_type="text/javascript")
 
-    async def info(request: HTTPRequest) -> Response:
-        return JSONResponse({"defaults": {k: v for k, v in defaults.items() if k != "card"},
-                             "max_seconds": max_seconds, "max_top_k": model.config.card,
-                             "sample_rate": model.sample_rate, "model": model.describe()})
+    async def info(self, request: HTTPRequest) -> Response:
+        return JSONResponse({"defaults": {k: v for k, v in self.defaults.items() if k != "card"},
+                             "max_seconds": self.max_seconds, "max_top_k": self.model.config.card,
+                             "sample_rate": self.model.sample_rate, "model": self.model.describe()})
 
-    async def generate(request: HTTPRequest) -> Response:
+    async def generate(self, request: HTTPRequest) -> Response:
         try:
             body = json.loads(await request.body() or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError):
             return error(400, "the request body must be JSON")
         try:
-            job = queue.submit(parse_request(body, defaults, max_seconds))
+            job = self.queue.submit(parse_request(body, self.defaults, self.max_seconds))
         except SsmusicError as err:
             return error(503 if "queue is full" in str(err) else 400, str(err))
-        return JSONResponse(status_of(queue, job), status_code=202)
+        return JSONResponse(status_of(self.queue, job), status_code=202)
 
-    async def status(request: HTTPRequest) -> Response:
-        job = find(request)
-        return error(404, "no such job") if job is None else JSONResponse(status_of(queue, job))
+    async def status(self, request: HTTPRequest) -> Response:
+        job = self.find(request)
+        return error(404, "no such job") if job is None else JSONResponse(status_of(self.queue, job))
 
-    async def events(request: HTTPRequest) -> Response:
-        job = find(request)
+    async def events(self, request: HTTPRequest) -> Response:
+        job = self.find(request)
         if job is None:
             return error(404, "no such job")
 
@@ -92,7 +97,7 @@ def build_app(queue: Queue, max_seconds: float) -> Starlette:
             last = None
             try:
                 while True:
-                    record = status_of(queue, job)
+                    record = status_of(self.queue, job)
                     if record != last:
                         yield f"data: {json.dumps(record)}\n\n"
                         last = record
@@ -102,26 +107,26 @@ def build_app(queue: Queue, max_seconds: float) -> Starlette:
             finally:
                 job.watchers -= 1
                 if not job.finished and job.watchers == 0:
-                    asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, abandon, job)
+                    asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self.abandon, job)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    def abandon(job: Job) -> None:
+    def abandon(self, job: Job) -> None:
         if job.watchers == 0 and not job.finished:
-            queue.cancel(job)
+            self.queue.cancel(job)
 
-    async def audio(request: HTTPRequest) -> Response:
-        job = find(request)
+    async def audio(self, request: HTTPRequest) -> Response:
+        job = self.find(request)
         if job is None:
             return error(404, "no such job")
         if job.state == "done":
-            return FileResponse(output_paths(queue.outputs, job.id)["wav"], media_type="audio/wav")
+            return FileResponse(output_paths(self.queue.outputs, job.id)["wav"], media_type="audio/wav")
         if job.state in ("failed", "cancelled"):
             return error(409, f"this generation {job.state}" + (f": {job.error}" if job.error else ""))
         total = 2 * job.total_samples
 
         async def stream():
-            yield wav_header(model.sample_rate, total)
+            yield wav_header(self.model.sample_rate, total)
             sent = 0
             while sent < total:
                 available = len(job.pcm)
@@ -137,30 +142,33 @@ def build_app(queue: Queue, max_seconds: float) -> Starlette:
         headers = {"Content-Length": str(44 + total), "Cache-Control": "no-store"}
         return StreamingResponse(stream(), media_type="audio/wav", headers=headers)
 
-    async def file(request: HTTPRequest) -> Response:
-        job = find(request)
+    async def file(self, request: HTTPRequest) -> Response:
+        job = self.find(request)
         kind = request.path_params["kind"]
         if job is None or kind not in ("wav", "json", "png"):
             return error(404, "no such file")
         if job.state != "done":
             return error(409, f"not finished (state: {job.state})")
         media = {"wav": "audio/wav", "json": "application/json", "png": "image/png"}[kind]
-        return FileResponse(output_paths(queue.outputs, job.id)[kind], media_type=media,
+        return FileResponse(output_paths(self.queue.outputs, job.id)[kind], media_type=media,
                             filename=f"ssmusic-{job.id}.{kind}")
 
-    async def cancel(request: HTTPRequest) -> Response:
-        job = find(request)
+    async def cancel(self, request: HTTPRequest) -> Response:
+        job = self.find(request)
         if job is None:
             return error(404, "no such job")
-        queue.cancel(job)
-        return JSONResponse(status_of(queue, job))
+        self.queue.cancel(job)
+        return JSONResponse(status_of(self.queue, job))
 
-    async def failure(request: HTTPRequest, exc: Exception) -> Response:
+    async def failure(self, request: HTTPRequest, exc: Exception) -> Response:
         return error(500, f"internal error: {type(exc).__name__}")
 
-    routes = [Route("/", page), Route("/app.js", script), Route("/api/info", info),
-              Route("/api/generate", generate, methods=["POST"]), Route("/api/jobs/{job_id}", status),
-              Route("/api/jobs/{job_id}/events", events), Route("/api/jobs/{job_id}/audio.wav", audio),
-              Route("/api/jobs/{job_id}/cancel", cancel, methods=["POST"]),
-              Route("/api/jobs/{job_id}/{kind}", file)]
-    return Starlette(routes=routes, exception_handlers={Exception: failure})
+
+def build_app(queue: Queue, max_seconds: float) -> Starlette:
+    api = DemoApi(queue, max_seconds)
+    routes = [Route("/", api.page), Route("/app.js", api.script), Route("/api/info", api.info),
+              Route("/api/generate", api.generate, methods=["POST"]), Route("/api/jobs/{job_id}", api.status),
+              Route("/api/jobs/{job_id}/events", api.events), Route("/api/jobs/{job_id}/audio.wav", api.audio),
+              Route("/api/jobs/{job_id}/cancel", api.cancel, methods=["POST"]),
+              Route("/api/jobs/{job_id}/{kind}", api.file)]
+    return Starlette(routes=routes, exception_handlers={Exception: api.failure})
