@@ -48,3 +48,14 @@ def test_step_matches_sequential_and_updates_state_in_place():
     torch.testing.assert_close(torch.stack(ys, 1), y_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(state, s_ref, atol=1e-5, rtol=1e-5)
     assert state.data_ptr() == pointer
+
+
+def test_step_with_many_rows_reads_out_with_a_batched_product_and_still_matches():
+    from ssmusic.ops.scan import BATCHED_READOUT_ROWS
+
+    x, dt, A, B, C, D, init = _inputs(5, batch=BATCHED_READOUT_ROWS + 3)
+    y_ref, s_ref = ssd_sequential(x, dt, A, B, C, D, init)
+    state = init.clone()
+    ys = [ssd_step(state, x[:, t], dt[:, t], A, B[:, t], C[:, t], D) for t in range(5)]
+    torch.testing.assert_close(torch.stack(ys, 1), y_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(state, s_ref, atol=1e-5, rtol=1e-5)
