@@ -50,10 +50,9 @@ def test_step_matches_sequential_and_updates_state_in_place():
     assert state.data_ptr() == pointer
 
 
-def test_step_with_many_rows_reads_out_with_a_batched_product_and_still_matches():
-    from ssmusic.ops.scan import BATCHED_READOUT_ROWS
-
-    x, dt, A, B, C, D, init = _inputs(5, batch=BATCHED_READOUT_ROWS + 3)
+@pytest.mark.parametrize("rows", [2, 19])  # 19 > BATCHED_READOUT_ROWS: the batched read-out
+def test_step_reads_out_few_and_many_rows_alike(rows, device):
+    x, dt, A, B, C, D, init = (t.to(device) for t in _inputs(5, batch=rows))
     y_ref, s_ref = ssd_sequential(x, dt, A, B, C, D, init)
     state = init.clone()
     ys = [ssd_step(state, x[:, t], dt[:, t], A, B[:, t], C[:, t], D) for t in range(5)]
