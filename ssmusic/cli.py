@@ -309,6 +309,8 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the tables, not the speed")
+    parser.add_argument("--decode-floor", action="store_true",
+                        help="only the decode floor, the one-prompt step per weight type and the batch table (~2 min)")
     parser.add_argument("--paper-size", action="store_true",
                         help="instead: the 281M paper-size SiMBA against the released generation loop (~6 min)")
     parser.add_argument("--out", default="bench.json", help="JSON results (and .md tables) path")

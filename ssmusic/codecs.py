@@ -32,6 +32,15 @@ class Codec:
         self.card = int(backend.card)
         self.n_codebooks = int(backend.n_codebooks)
 
+    @property
+    def device(self) -> torch.device:
+        return self.backend.device
+
+    def to(self, device: str | torch.device) -> "Codec":
+        """Run encoding and decoding on `device`; codes and audio come back on the CPU."""
+        self.backend.to(device)
+        return self
+
     @torch.no_grad()
     def encode(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
         from ssmusic.audio import resample
@@ -50,15 +59,18 @@ class Codec:
         return round(self.sample_rate / self.frame_rate)
 
     @torch.no_grad()
-    def decode(self, codes: torch.Tensor, first_frame: int = 0) -> torch.Tensor:
-        """`first_frame`: where `codes` start in a longer clip (streaming decodes windows); only a
-        position-dependent decoder (Griffin-Lim's initial phases) uses it."""
+    def decode(self, codes: torch.Tensor, first_frame: int = 0, batch_size: int = 16) -> torch.Tensor:
+        """Codes [B, k, T] -> audio [B, 1, N] on the CPU, decoded `batch_size` rows at a time on the
+        codec's device: one call per batch keeps a GPU busy, the cap bounds its memory (DAC's
+        activations for one 30 s row are ~1 GB). `first_frame`: where `codes` start in a longer
+        clip (streaming decodes windows); only a position-dependent decoder (Griffin-Lim's initial
+        phases) uses it."""
         if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.n_codebooks:
             raise SsmusicError(f"codec {self.name}: expected codes [B, k <= {self.n_codebooks}, T], "
                                f"got {tuple(codes.shape)}")
-        if first_frame and getattr(self.backend, "position_dependent", False):
-            return self.backend.decode(codes, first_frame=first_frame).float()
-        return self.backend.decode(codes).float()
+        positioned = bool(first_frame) and getattr(self.backend, "position_dependent", False)
+        return torch.cat([(self.backend.decode(part, first_frame=first_frame) if positioned
+                           else self.backend.decode(part)).float().cpu() for part in codes.split(batch_size)])
 
     def __repr__(self) -> str:
         return (f"Codec({self.name!r}, {self.sample_rate} Hz, {self.frame_rate:.2f} frames/s, "
@@ -81,8 +93,16 @@ class HFCodec:
             self.card, self.n_codebooks = config.codebook_size, config.num_quantizers
             self.frame_rate = config.frame_rate
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device: str | torch.device) -> "HFCodec":
+        self.model.to(device)
+        return self
+
     def encode_mono(self, wav: torch.Tensor) -> torch.Tensor:
-        x = wav[:, None].to(next(self.model.parameters()).device)
+        x = wav[:, None].to(self.device)
         if self.kind == "dac":
             return self.model.encode(x).audio_codes.cpu()
         if self.model.config.audio_channels != 1:
@@ -91,7 +111,7 @@ class HFCodec:
         return out.audio_codes[0].cpu()  # [chunks=1, B, K, T] -> [B, K, T]
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        codes = codes.to(next(self.model.parameters()).device)
+        codes = codes.to(self.device)
         if self.kind == "dac":
             audio = self.model.decode(audio_codes=codes).audio_values  # [B, N]
             return audio[:, None].cpu()
@@ -125,11 +145,11 @@ def load_codec(name_or_path: str | None = None, device: str | torch.device = "cp
         if not (DEFAULT_CODEC_DIR / "codec.json").is_file():
             raise SsmusicError(f"{DEFAULT_CODEC_DIR}: the offline codec is missing from this installation; "
                                "reinstall ssmusic from a full clone")
-        return Codec(TransformCodec.load(DEFAULT_CODEC_DIR), DEFAULT_CODEC)
+        return Codec(TransformCodec.load(DEFAULT_CODEC_DIR), DEFAULT_CODEC).to(device)
     path = Path(name)
     if (path / "codec.json").is_file():
-        return Codec(TransformCodec.load(path), str(path))
+        return Codec(TransformCodec.load(path), str(path)).to(device)
     if path.exists() and not (path / "config.json").is_file():
         raise SsmusicError(f"{path}: not a codec directory (expected codec.json, or a transformers "
                            "DAC/EnCodec config.json + weights)")
-    return Codec(HFCodec(_load_hf(name).to(device)), name)
+    return Codec(HFCodec(_load_hf(name)), name).to(device)

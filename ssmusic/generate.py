@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
+    model.lm.set_decode_dtype(args.decode_dtype)
     audio_prompt = None
     if args.audio_prompt:
         audio_prompt = read_audio(args.audio_prompt)
@@ -203,5 +204,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "report time to first audio and the real-time factor")
     parser.add_argument("--chunk-seconds", type=float, default=0.5,
                         help="with --stream: audio per chunk (default 0.5)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu): the LM, codec and text encoder")
+    parser.add_argument("--decode-dtype", choices=["float32", "bfloat16", "int8"], default="float32",
+                        help="weights the LM streams per token (bfloat16/int8: faster, logits within ~1%% of "
+                             "float32; int8 is CPU only; default float32, the reference)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")

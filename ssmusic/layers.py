@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ssmusic.decode_weights import check_decode_dtype, decode_linear, quantize_int8
 from ssmusic.state import CrossState, KVCache
 
 
@@ -19,9 +20,31 @@ class FewRowLinear(nn.Linear):
     For a handful of rows on CPU, `W @ x.T` streams the weight several times faster than `F.linear`
     (`python benchmarks/linear_rows.py` prints the table this threshold comes from). One row is
     duplicated into two, because a one-row product takes the slow GEMV path again. Beyond 16 rows,
-    with autograd on, on CUDA or in other dtypes it is plain `F.linear`."""
+    with autograd on, on CUDA or in other dtypes it is plain `F.linear`.
+
+    `set_decode_dtype("bfloat16" | "int8")` adds a copy of the weight in that type (a non-persistent
+    buffer: it follows .to(device) and never enters state_dict) that inference then uses; with
+    autograd on, the float32 weight is always the one used."""
+
+    decode_dtype = "float32"
+
+    def set_decode_dtype(self, dtype: str) -> None:
+        """Store the decode copy of the weight (call again after the float32 weight changes)."""
+        check_decode_dtype(dtype, self.weight.device)
+        for name in ("decode_weight", "decode_scales"):
+            self._buffers.pop(name, None)
+        if dtype == "bfloat16":
+            self.register_buffer("decode_weight", self.weight.detach().to(torch.bfloat16), persistent=False)
+        elif dtype == "int8":
+            q, scales = quantize_int8(self.weight)
+            self.register_buffer("decode_weight", q, persistent=False)
+            self.register_buffer("decode_scales", scales.to(torch.bfloat16), persistent=False)
+        self.decode_dtype = dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.decode_dtype != "float32" and not torch.is_grad_enabled():
+            return decode_linear(x, self.decode_dtype, self.decode_weight, self._buffers.get("decode_scales"),
+                                 self.bias)
         rows = x.numel() // self.in_features
         if rows > 16 or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
             return F.linear(x, self.weight, self.bias)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ssmusic.blocks import Block, rename_legacy_keys
 from ssmusic.config import LMConfig, load_config, save_config
+from ssmusic.decode_weights import check_decode_dtype
 from ssmusic.errors import SsmusicError
 from ssmusic.layers import MLP, CrossAttention, FewRowLinear, RMSNorm, SelfAttention, init_linear, sinusoidal
 from ssmusic.patterns import build_delay, forced_tokens, revert_delay
@@ -189,6 +190,17 @@ class MusicLM(nn.Module):
         """Fresh decode state for `capacity` positions, every block's, starting at position 0."""
         return DecodeState([block.allocate(batch, capacity, device, dtype) for block in self.blocks],
                            torch.zeros(batch, dtype=torch.long, device=device))
+
+    def set_decode_dtype(self, dtype: str) -> "MusicLM":
+        """The type of the weights inference streams: "float32" (the reference), "bfloat16" or "int8"
+        (weight-only, CPU) copies of every linear layer's weight (see ssmusic.decode_weights).
+        Embeddings, norms and the SSM's own parameters stay float32: a step reads one embedding row
+        and the rest is under 1% of the bytes. Training is unaffected (it runs with autograd on)."""
+        check_decode_dtype(dtype, self.null.device)
+        for module in self.modules():
+            if isinstance(module, FewRowLinear):
+                module.set_decode_dtype(dtype)
+        return self
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         h = self.final_norm(h)

@@ -98,8 +98,8 @@ class TextToMusic:
         def inside(name: str) -> str:  # pipeline.json may name a directory inside the model directory
             return str(model_dir / name) if not Path(name).is_absolute() and (model_dir / name).is_dir() else name
 
-        audio_codec = load_codec(codec or inside(config.codec))
-        text = load_text_encoder(text_encoder or inside(config.text_encoder))
+        audio_codec = load_codec(codec or inside(config.codec), device=device)
+        text = load_text_encoder(text_encoder or inside(config.text_encoder), device=device)
         if text.dim != lm_config.text_dim:
             raise SsmusicError(
                 f"{model_dir}: text encoder {text.name!r} gives {text.dim}-d embeddings, the model "
@@ -110,6 +110,18 @@ class TextToMusic:
                 f"{audio_codec.n_codebooks} codebooks) does not match the model (card {config.card}, "
                 f"{config.n_codebooks} codebooks)")
         return cls(lm.to(device), audio_codec, text, config, model_dir)
+
+    def to(self, device: str | torch.device) -> "TextToMusic":
+        """Move every component: the LM, the codec and the text encoder."""
+        self.lm.to(device)
+        self.codec.to(device)
+        self.text_encoder.to(device)
+        return self
+
+    def devices(self) -> dict[str, torch.device]:
+        """Where each component runs (what `--device` decided)."""
+        return {"lm": next(self.lm.parameters()).device, "codec": self.codec.device,
+                "text_encoder": self.text_encoder.device}
 
     @property
     def sample_rate(self) -> int:
@@ -203,7 +215,7 @@ class TextToMusic:
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, K, T] -> audio [B, 1, N] in [-1, 1]."""
-        audio = self.codec.decode(codes.cpu())
+        audio = self.codec.decode(codes)  # on the codec's device, in batches; audio returns on the CPU
         return audio.float().clamp(-1.0, 1.0)
 
     def encode_audio_prompt(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:

@@ -67,6 +67,17 @@ class TransformCodec:
             k, t = torch.arange(config.hop)[:, None], torch.arange(n)[None]
             self.basis = torch.cos(math.pi / config.hop * (t + 0.5 + config.hop / 2) * (k + 0.5))  # [hop, 2hop]
 
+    @property
+    def device(self) -> torch.device:
+        return self.codebooks.device
+
+    def to(self, device: str | torch.device) -> "TransformCodec":
+        """Move the codebooks and transform tensors (decoding then runs there, e.g. on a GPU)."""
+        for name in ("codebooks", "window", "mel", "mel_pinv", "basis"):
+            if hasattr(self, name):
+                setattr(self, name, getattr(self, name).to(device))
+        return self
+
     # ---- transform ----------------------------------------------------------------------------
     def features(self, wav: torch.Tensor) -> torch.Tensor:
         """Mono audio [B, N] at sample_rate -> frames [B, T, dim], T = ceil(N / hop)."""
@@ -100,7 +111,10 @@ class TransformCodec:
         c = self.config
         n_frames = magnitude.shape[-1]
         frames = torch.arange(first_frame, first_frame + n_frames)
-        angles = torch.polar(torch.ones_like(magnitude), initial_phase(magnitude.shape[-2], frames).expand_as(magnitude))
+        # a fixed hash of (frame, bin): the same for every row (decoding in batches changes nothing)
+        # and computed on the CPU whatever the device, so a GPU decode starts from the same phases
+        phase = initial_phase(magnitude.shape[-2], frames).to(magnitude.device).expand_as(magnitude)
+        angles = torch.polar(torch.ones_like(magnitude), phase)
         previous = torch.zeros_like(angles)
         target = (n_frames - 1) * c.hop
         for _ in range(c.griffin_lim_iters):
@@ -130,15 +144,15 @@ class TransformCodec:
     # ---- protocol -----------------------------------------------------------------------------
     @torch.no_grad()
     def encode_mono(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.quantize(self.features(wav.float()))
+        return self.quantize(self.features(wav.float().to(self.device))).cpu()
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, first_frame: int = 0) -> torch.Tensor:
-        """codes [B, k, T] -> audio [B, 1, T * hop]; `first_frame`: see synthesize()."""
-        codes = codes.long().cpu()
+        """codes [B, k, T] -> audio [B, 1, T * hop] on the CPU; `first_frame`: see synthesize()."""
+        codes = codes.long().to(self.device)
         if codes.shape[1] > self.n_codebooks or codes.min() < 0 or codes.max() >= self.card:
             raise SsmusicError(f"codec {self.name}: codes must be [B, <= {self.n_codebooks}, T] in [0, {self.card})")
-        return self.synthesize(self.dequantize(codes), codes.shape[-1] * self.config.hop, first_frame)[:, None]
+        return self.synthesize(self.dequantize(codes), codes.shape[-1] * self.config.hop, first_frame)[:, None].cpu()
 
     # ---- files --------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
@@ -168,7 +182,7 @@ def initial_phase(bins: int, frames: torch.Tensor) -> torch.Tensor:
 def nearest(x: torch.Tensor, book: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
     """Index of the nearest codeword for each row of x [N, dim] (squared Euclidean)."""
     norms = (book * book).sum(-1)
-    out = torch.empty(x.shape[0], dtype=torch.long)
+    out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     for start in range(0, x.shape[0], chunk):
         part = x[start:start + chunk]
         out[start:start + chunk] = (norms - 2 * part @ book.T).argmin(-1)

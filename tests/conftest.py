@@ -9,6 +9,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# Tests that take the `device` fixture run on SSMUSIC_TEST_DEVICE (default cpu): benchmarks/gpu_check.sh
+# sets it to cuda so those tests run with CUDA tensors; the others stay on the CPU.
+TEST_DEVICE = os.environ.get("SSMUSIC_TEST_DEVICE", "cpu")
+
+
+@pytest.fixture
+def device() -> str:
+    if TEST_DEVICE == "cuda" and not torch.cuda.is_available():
+        pytest.fail("SSMUSIC_TEST_DEVICE=cuda but torch sees no CUDA device")
+    return TEST_DEVICE
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

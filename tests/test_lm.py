@@ -52,14 +52,16 @@ def test_causality(backbone, conditioning):
 
 @pytest.mark.parametrize("backbone,conditioning,mixer", COMBOS)
 @pytest.mark.parametrize("n_codebooks", [1, 3])
-def test_recurrent_decoding_equals_forward(backbone, conditioning, mixer, n_codebooks):
-    model = tiny(backbone, conditioning, mixer, n_codebooks=n_codebooks)
-    codes, text, mask = batch(n_codebooks)
-    null = torch.tensor([False, True, False])
+def test_recurrent_decoding_equals_forward(backbone, conditioning, mixer, n_codebooks, device):
+    model = tiny(backbone, conditioning, mixer, n_codebooks=n_codebooks).to(device)
+    codes, text, mask = (t.to(device) for t in batch(n_codebooks))
+    null = torch.tensor([False, True, False], device=device)
     with torch.no_grad():
         parallel = model(codes, text, mask, null)
         recurrent = model.recurrent_logits(codes, text, mask, null)
-    torch.testing.assert_close(recurrent, parallel, atol=1e-4, rtol=1e-4)
+    # CUDA: mamba-ssm's fused scan (when installed) sums in another order than the step kernel
+    tolerance = 1e-4 if device == "cpu" else 1e-3
+    torch.testing.assert_close(recurrent, parallel, atol=tolerance, rtol=tolerance)
 
 
 @pytest.mark.parametrize("backbone,conditioning,mixer", COMBOS)

@@ -57,3 +57,33 @@ def test_fused_kernels_match_pure_pytorch():  # pragma: no cover - runs only on 
         cpu = ours(x)
         gpu = ours.cuda()(x.cuda()).cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and kernels._mamba_ssm() is not None),
+                    reason="mamba_ssm kernels need CUDA and the ssmusic[cuda] extra")
+def test_fused_kernels_match_pure_pytorch_gradients():  # pragma: no cover - runs only on GPU machines
+    _, ours = _pair()
+    x = torch.randn(2, 33, 32)
+    grads = []
+    for device in ("cpu", "cuda"):  # the pure-PyTorch chunked scan, then mamba-ssm's fused one
+        model = ours.to(device)
+        model.zero_grad()
+        inputs = x.to(device).requires_grad_()
+        model(inputs).pow(2).sum().backward()
+        grads.append([inputs.grad.cpu()] + [p.grad.cpu() for p in model.parameters()])
+    for pure, fused in zip(*grads):
+        torch.testing.assert_close(fused, pure, atol=2e-3, rtol=2e-3)
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and kernels._mamba_ssm() is not None),
+                    reason="mamba_ssm kernels need CUDA and the ssmusic[cuda] extra")
+def test_fused_step_matches_pure_pytorch_step():  # pragma: no cover - runs only on GPU machines
+    _, ours = _pair()
+    x = torch.randn(2, 12, 32)
+    outputs = []
+    with torch.no_grad():
+        for device in ("cpu", "cuda"):
+            model = ours.to(device)
+            state = model.allocate(2, torch.device(device), torch.float32)
+            outputs.append(torch.stack([model.step(x[:, t].to(device), state) for t in range(12)], 1).cpu())
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-3, rtol=1e-3)

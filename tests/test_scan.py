@@ -48,3 +48,13 @@ def test_step_matches_sequential_and_updates_state_in_place():
     torch.testing.assert_close(torch.stack(ys, 1), y_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(state, s_ref, atol=1e-5, rtol=1e-5)
     assert state.data_ptr() == pointer
+
+
+@pytest.mark.parametrize("rows", [2, 19])  # 19 > BATCHED_READOUT_ROWS: the batched read-out
+def test_step_reads_out_few_and_many_rows_alike(rows, device):
+    x, dt, A, B, C, D, init = (t.to(device) for t in _inputs(5, batch=rows))
+    y_ref, s_ref = ssd_sequential(x, dt, A, B, C, D, init)
+    state = init.clone()
+    ys = [ssd_step(state, x[:, t], dt[:, t], A, B[:, t], C[:, t], D) for t in range(5)]
+    torch.testing.assert_close(torch.stack(ys, 1), y_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(state, s_ref, atol=1e-5, rtol=1e-5)

@@ -1,5 +1,6 @@
 """`ssmusic bench`: decode and training speed, ours beside peers, printed as tables + JSON.
 
+    floor.py    the decode step against its weight-streaming floor, batches against the matmul peak
     ours.py     our model: decode step, the released loop, end to end, training, FLOPs
     peers.py    transformers' MusicGen decoder and Mamba2 at our size, DAC decoding
     runner.py   each measurement in its own process; the full set; the paper-size comparison
@@ -18,7 +19,7 @@ import torch
 
 from ssmusic.atomic import write_json_atomic, write_text_atomic
 from ssmusic.bench.report import tables
-from ssmusic.bench.runner import POSITIONS, paper_size, run_all
+from ssmusic.bench.runner import POSITIONS, decode_floor_tables, paper_size, run_all
 
 __all__ = ["paper_size", "run", "run_all", "tables"]
 
@@ -27,8 +28,12 @@ def run(args) -> int:
     positions = tuple(int(p) for p in args.positions.split(",")) if args.positions else POSITIONS
     if args.quick:
         positions = positions if args.positions else (16, 64)
-    if args.paper_size:
-        threads = args.threads or torch.get_num_threads()
+    threads = args.threads or torch.get_num_threads()
+    if args.decode_floor:
+        results = {"preset": args.preset if not args.quick else "tiny", "device": args.device, "threads": threads,
+                   **decode_floor_tables(args.preset if not args.quick else "tiny",
+                                         args.steps if not args.quick else 3, threads, args.device, args.quick)}
+    elif args.paper_size:
         results = {"preset": "paper", "device": args.device, "threads": threads, "matmul": {}, "decode": {},
                    "paper_loop": {}, "peers": {}, "training": {}, "end_to_end": {},
                    "paper_size": paper_size(threads, args.device)}

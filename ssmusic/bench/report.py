@@ -16,12 +16,49 @@ def _paper_size_table(paper: dict) -> list[str]:
     return lines
 
 
+FLOOR_TARGET, PEAK_TARGET = 1.3, 60.0  # issue 18: a step within 1.3x its floor; 64 prompts >= 60% of peak
+
+
+def _floor_tables(results: dict) -> list[str]:
+    floor, batch, agreement = results.get("floor", {}), results.get("batch", {}), results.get("agreement", {})
+    if "floor_ms" not in floor:
+        return ["Decode floor: " + floor.get("error", "not measured"), ""]
+    bw = floor["bandwidth"]
+    lines = [f"One prompt (CFG pair), {floor['parameters'] / 1e6:.1f}M parameters: the step against the float32 "
+             f"weight-streaming floor ({floor['weight_mb']:.0f} MB at {bw['gbps']:.1f} GB/s, the best of a "
+             f"reduction {bw['reduce_gbps']:.1f} and a matrix-vector product {bw['matvec_gbps']:.1f}; "
+             f"target <= {FLOOR_TARGET}x)", "",
+             "| weights | MB streamed | floor ms | step ms | x floor |", "|---|---|---|---|---|"]
+    for dtype, r in floor["steps"].items():
+        lines.append(f"| {dtype} | {r['weight_mb']:.0f} | {floor['floor_ms']:.2f} | {r['ms']:.2f} | {r['x_floor']:.2f} |")
+    if "rows" in batch:
+        lines += ["", f"Many prompts (CFG: 2 rows each) against the float32 matmul peak "
+                  f"{batch['matmul_gflops']:.0f} GFLOP/s (target >= {PEAK_TARGET:.0f}% at 64 prompts)", "",
+                  "| weights | prompts | ms per step | tokens/s | GFLOP/s | % of peak |", "|---|---|---|---|---|---|"]
+        for r in batch["rows"].values():
+            lines.append(f"| {r['dtype']} | {r['prompts']} | {r['ms_per_step']:.1f} | {r['tokens_per_s']:.0f} | "
+                         f"{r['gflops']:.1f} | {r['pct_of_peak']:.0f} |")
+    if "max_abs_logit" in agreement:
+        lines += ["", f"Default model's logits against float32 ({agreement['tokens']} teacher-forced tokens of its "
+                  f"own generations; largest |logit| {agreement['max_abs_logit']:.1f})", "",
+                  "| weights | max abs diff | mean KL | top-1 agreement |", "|---|---|---|---|"]
+        for dtype in ("bfloat16", "int8"):
+            if dtype in agreement:
+                r = agreement[dtype]
+                lines.append(f"| {dtype} | {r['max_abs_diff']:.3f} | {r['mean_kl']:.1e} | {100 * r['top1_agreement']:.1f}% |")
+    return lines + [""]
+
+
 def tables(results: dict) -> str:
+    head = f"preset {results['preset']}, device {results['device']}, {results['threads']} threads"
+    if "decode" not in results:
+        return "\n".join([head, "", *_floor_tables(results)]).rstrip()
     if "paper_size" in results and not results["decode"]:
         return "\n".join([f"device {results['device']}, {results['threads']} threads", "",
                           *_paper_size_table(results["paper_size"])])
-    lines = [f"preset {results['preset']}, device {results['device']}, {results['threads']} threads; "
-             f"matmul peak {results['matmul'].get('gflops', float('nan')):.0f} GFLOP/s", ""]
+    lines = [f"{head}; matmul peak {results['matmul'].get('gflops', float('nan')):.0f} GFLOP/s", ""]
+    if "floor" in results:
+        lines += _floor_tables(results)
     positions = sorted({int(k.split("@")[1]) for k in results["decode"]})
     lines += ["Decode, ms per generated token (CFG batch 2) [peak MB]", "",
               "| backbone | " + " | ".join(str(p) for p in positions) + " |", "|---" * (len(positions) + 1) + "|"]

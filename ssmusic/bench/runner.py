@@ -11,13 +11,33 @@ from functools import partial
 
 import torch
 
-from ssmusic.bench import ours, peers
+from ssmusic.bench import floor, ours, peers
 from ssmusic.bench.timing import DAC44K_FRAME_RATE, DAC44K_FRAMES_30S, matmul_gflops, peak_mb
 
 POSITIONS = (100, 1000, 2588, 10000, 25000)
 MEASUREMENTS = {"decode": ours.decode, "released_loop": ours.released_loop, "end_to_end": ours.end_to_end,
                 "training": ours.training, "musicgen": peers.musicgen, "mamba2_peer": peers.mamba2_peer,
-                "dac_decode": peers.dac_decode, "matmul_gflops": matmul_gflops}
+                "dac_decode": peers.dac_decode, "matmul_gflops": matmul_gflops,
+                "decode_floor": floor.decode_floor, "batch_throughput": floor.batch_throughput,
+                "default_model_agreement": floor.default_model_agreement}
+
+
+def decode_floor_tables(preset: str, steps: int, threads: int, device: str, quick: bool = False,
+                        progress: bool = True) -> dict:
+    """The floor, the one-prompt step per weight type, the batch throughput table, and how far the
+    shipped default model's logits move with bf16 / int8 weights: each in its own process."""
+    run = partial(measure, isolate=not quick)
+    say = print if progress else (lambda *a, **k: None)
+    say("decode floor: weight streaming vs the one-prompt step (float32, bfloat16, int8)", flush=True)
+    out = {"floor": run("decode_floor", threads, preset=preset, steps=steps, device=device,
+                        rounds=1 if quick else 3)}
+    say("batch throughput: 1, 4, 16, 64 prompts vs the matmul peak", flush=True)
+    out["batch"] = run("batch_throughput", threads, preset=preset, steps=steps, device=device,
+                       prompts=(1, 4) if quick else (1, 4, 16, 64))
+    say("logits of the default model with bf16 / int8 weights vs float32", flush=True)
+    out["agreement"] = run("default_model_agreement", threads, seconds=1.0 if quick else 4.0,
+                           prompts=2 if quick else 4)
+    return out
 
 
 def measure(name: str, threads: int, isolate: bool = True, **kwargs) -> dict:
@@ -47,6 +67,7 @@ def run_all(preset: str = "small", positions=POSITIONS, steps: int = 20, threads
     results: dict = {"preset": preset, "device": device, "threads": threads, "steps": steps, "decode": {},
                      "paper_loop": {}, "training": {}, "peers": {}, "end_to_end": {}}
     results["matmul"] = run("matmul_gflops", threads, device=device)
+    results.update(decode_floor_tables(preset, steps, threads, device, quick, progress))
     for backbone in ("simba", "mamba", "transformer"):
         for position in positions:
             say(f"decode {backbone} @ {position}", flush=True)
