@@ -47,7 +47,7 @@ def clips(name: str, codec, seconds: float) -> dict[str, torch.Tensor]:
         from ssmusic.pipeline import TextToMusic
 
         model = TextToMusic.from_pretrained()
-        out["shipped_model_generated_10s"] = model.generate_codes(["a lively jig on the violin"], seconds=10, seed=0)
+        out["shipped_model_generated_10s"] = model.generate_codes(["a lively jig on the violin"], seconds=10, sampling=model.sampling(seed=0))
     return out
 
 

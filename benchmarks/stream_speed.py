@@ -75,7 +75,7 @@ def bench(name: str, seconds: float, chunk_seconds: float, runs: int) -> dict:
     context = stream_context(model.codec)
     one_stream(model, 1.0, chunk_seconds, seed=99)  # warm-up
     streams = [one_stream(model, seconds, chunk_seconds, seed) for seed in range(runs)]
-    lm_only = [timed(lambda s=s: model.generate_codes([PROMPT], seconds=seconds, seed=s)) for s in range(runs)]
+    lm_only = [timed(lambda s=s: model.generate_codes([PROMPT], seconds=seconds, sampling=model.sampling(seed=s))) for s in range(runs)]
     one_shot = [timed(lambda s=s: model.generate([PROMPT], seconds=seconds, seed=s)) for s in range(runs)]
     median = lambda key: statistics.median(r[key] for r in streams)  # noqa: E731
     record = {
