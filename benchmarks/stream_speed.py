@@ -100,8 +100,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results/stream_speed.json"))
     args = parser.parse_args()
     results = {"command": "python " + " ".join(sys.argv), "torch_threads": torch.get_num_threads(),
-               "cpus": os.cpu_count(), "machine_note": "2-core VM, a training job from another checkout "
-               "running beside it (timings carry that load)",
+               "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2),
                "models": {name: bench(name, args.seconds, args.chunk_seconds, args.runs)
                           for name in args.models.split(",")}}
     from ssmusic.config import write_json_atomic
