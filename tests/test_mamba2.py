@@ -48,8 +48,11 @@ def test_left_padding_is_an_exact_no_op():
         torch.testing.assert_close(ours(padded, mask)[:, 4:], ours(x), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.skipif(not (torch.cuda.is_available() and kernels._mamba_ssm() is not None),
-                    reason="mamba_ssm kernels need CUDA and the ssmusic[cuda] extra")
+needs_fused_kernels = pytest.mark.skipif(not (torch.cuda.is_available() and kernels._mamba_ssm() is not None),
+                                         reason="mamba_ssm kernels need CUDA and the ssmusic[cuda] extra")
+
+
+@needs_fused_kernels
 def test_fused_kernels_match_pure_pytorch():  # pragma: no cover - runs only on GPU machines
     _, ours = _pair()
     x = torch.randn(2, 33, 32)
@@ -59,8 +62,7 @@ def test_fused_kernels_match_pure_pytorch():  # pragma: no cover - runs only on 
     torch.testing.assert_close(gpu, cpu, atol=1e-3, rtol=1e-3)
 
 
-@pytest.mark.skipif(not (torch.cuda.is_available() and kernels._mamba_ssm() is not None),
-                    reason="mamba_ssm kernels need CUDA and the ssmusic[cuda] extra")
+@needs_fused_kernels
 def test_fused_kernels_match_pure_pytorch_gradients():  # pragma: no cover - runs only on GPU machines
     _, ours = _pair()
     x = torch.randn(2, 33, 32)
@@ -75,8 +77,7 @@ def test_fused_kernels_match_pure_pytorch_gradients():  # pragma: no cover - run
         torch.testing.assert_close(fused, pure, atol=2e-3, rtol=2e-3)
 
 
-@pytest.mark.skipif(not (torch.cuda.is_available() and kernels._mamba_ssm() is not None),
-                    reason="mamba_ssm kernels need CUDA and the ssmusic[cuda] extra")
+@needs_fused_kernels
 def test_fused_step_matches_pure_pytorch_step():  # pragma: no cover - runs only on GPU machines
     _, ours = _pair()
     x = torch.randn(2, 12, 32)
