@@ -28,12 +28,18 @@ from ssmusic.errors import SsmusicError
 # Streamed audio may differ from a one-shot decode of the same codes by at most this fraction of
 # the clip's peak amplitude. Convolutional decoders (DAC; EnCodec, whose LSTM's memory fades): half
 # of one 16-bit PCM step at full scale (2^-16), so the WAV files agree up to rounding; beyond the
-# measured context only float rounding is left. Griffin-Lim: 1e-2 (-40 dB): its 32 iterations with
-# momentum 0.99 amplify float rounding, so two one-shot decodes of the same codes already differ by
-# ~1.3e-3 of the peak when batched differently (measured), and more context does not go below that
-# floor (benchmarks/stream_overlap.py); the spectrogram, what is heard, is unchanged.
+# measured context only float rounding is left. Griffin-Lim: 2e-3 (-54 dB). Its error shrinks
+# ~10x per 4 frames of context down to a float-rounding floor of ~5e-5 (32-48 frames on the shipped
+# codec; benchmarks/stream_overlap.py), so 2^-16 would sit at that floor and cost seconds of look-ahead;
+# 2e-3 is inaudible beside Griffin-Lim's own phase artefacts and reached with ~0.7 s of context.
 TOLERANCE = 2.0**-16
-GRIFFIN_LIM_TOLERANCE = 1e-2
+GRIFFIN_LIM_TOLERANCE = 2e-3
+# measure_context holds each side of a window to this fraction of the tolerance: a stream window lacks
+# both sides at once (their errors add), and on the shipped model's generations the stream error at
+# the measured context was up to 2.8x the probe's per-side error (benchmarks/stream_overlap.py).
+PER_SIDE = 1 / 8
+# Bumped when measure_context changes, so contexts cached on disk by an older version are measured again.
+CONTEXT_VERSION = 2
 
 
 def default_tolerance(codec: Codec) -> float:
@@ -86,7 +92,8 @@ def codec_fingerprint(codec: Codec, tolerance: float) -> str:
     tensors = [p.detach() for p in backend.model.parameters()] if hasattr(backend, "model") else [backend.codebooks]
     checksum = sum(float(t.double().abs().sum()) for t in tensors)
     config = getattr(backend, "config", None)
-    key = f"{codec.name}|{codec.sample_rate}|{codec.frame_rate}|{codec.card}|{codec.n_codebooks}|{config}|{checksum!r}|{tolerance!r}"
+    key = (f"v{CONTEXT_VERSION}|{codec.name}|{codec.sample_rate}|{codec.frame_rate}|{codec.card}|"
+           f"{codec.n_codebooks}|{config}|{checksum!r}|{tolerance!r}")
     return hashlib.sha1(key.encode()).hexdigest()
 
 
@@ -138,28 +145,44 @@ def probe_audio(sample_rate: int, seconds: float, seed: int = 0) -> torch.Tensor
     return (melody + 0.2 * torch.sin(2 * math.pi * 110 * t))[None]
 
 
+def held_segments(codes: torch.Tensor, frame_rate: float, seed: int = 0) -> torch.Tensor:
+    """codes [B, K, T] rearranged into held segments: a random frame of `codes` repeated for 0.1-1.4 s,
+    then another, and so on, T frames in all. This is how a model's generations look (the shipped
+    model's 10 s clips change code 8-160 times in 431 frames), and it is the probe's hard case for
+    Griffin-Lim: a code held over a window and then changed needs ~30% more context than a tone
+    sequence or a code held throughout (measured on the shipped codec)."""
+    generator = torch.Generator().manual_seed(seed)
+    total, order = codes.shape[-1], []
+    shortest, longest = max(1, round(0.1 * frame_rate)), max(2, round(1.4 * frame_rate))
+    while len(order) < total:
+        frame = int(torch.randint(0, total, (1,), generator=generator))
+        order += [frame] * int(torch.randint(shortest, longest + 1, (1,), generator=generator))
+    return codes[..., torch.tensor(order[:total])]
+
+
 @torch.no_grad()
 def measure_context(codec: Codec, tolerance: float | None = None, limit: int = 32, span: int = 32,
                     seed: int = 0) -> Context:
     """The least left / right context (frames) with which a window's middle `span` frames match a
-    one-shot decode: on the codes of `probe_audio` and on one of its frames held throughout
-    (generated music often holds a code for seconds), with all K codebooks and with the first
-    alone; the left context with all the right context there is, then the right with all the left, each
-    within a quarter of `tolerance` x the clip's peak (a stream window lacks both at once, their
-    errors add, and real codes are not the probe's). The limit doubles when not reached (up to
-    1024 frames)."""
+    one-shot decode: on the codes of `probe_audio`, on four arrangements of them into `held_segments`,
+    and on one of its frames held throughout, with all K codebooks and with the first alone; the left
+    context with all the right context there is, then the right with all the left, each within
+    PER_SIDE x `tolerance` x the clip's peak. The limit doubles when not reached (up to 1024 frames)."""
     tolerance = default_tolerance(codec) if tolerance is None else tolerance
     while True:
         frames = 2 * limit + span
         full = codec.encode(probe_audio(codec.sample_rate, frames / codec.frame_rate, seed), codec.sample_rate)
         left = right = 0
         held = full[..., frames // 2, None].expand(-1, -1, frames)  # one code held throughout
-        for codes in (full[..., :frames], full[:, :1, :frames], held, held[:, :1]):
+        # four arrangements: where a change falls against the window's edge varies a lot between them
+        segments = [held_segments(full[..., :frames], codec.frame_rate, seed + i) for i in range(4)]
+        probes = [full[..., :frames], held] + segments
+        for codes in probes + [codes[:, :1] for codes in probes]:
             whole = codec.decode(codes).float().clamp(-1.0, 1.0)
-            start, stop, quarter = limit, limit + span, tolerance / 4
+            start, stop, per_side = limit, limit + span, tolerance * PER_SIDE
 
             def fits(left: int, right: int) -> bool:
-                return window_error(codec, codes, whole, start, stop, left, right) <= quarter
+                return window_error(codec, codes, whole, start, stop, left, right) <= per_side
 
             found = _smallest(lambda n: fits(n, limit), limit), _smallest(lambda n: fits(limit, n), limit)
             if None in found:
