@@ -21,15 +21,24 @@ def running_server(checkpoint, outputs: Path, *extra: str):
     env = {**os.environ, "SSMUSIC_CACHE_DIR": str(outputs / "cache"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "ssmusic", "serve", "--port", "0", "--checkpoint", str(checkpoint),
                "--outputs", str(outputs), "--threads", "1", *extra]
-    log = open(outputs / "server.log", "w")
+    with running_process(command, outputs / "server.log", env) as url:
+        yield url
+
+
+@contextmanager
+def running_process(command: list[str], log_path: Path, env: dict | None = None):
+    """Start a web server whose first line on stdout, printed once it listens, holds its URL; yield
+    that URL (without the trailing slash) and stop the process afterwards. stderr goes to log_path."""
+    log = open(log_path, "w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        line = process.stdout.readline()  # printed once the model is loaded and the socket listens
-        if "http://" not in line:
+        line = process.stdout.readline()
+        url = next((word for word in line.split() if word.startswith("http://")), None)
+        if url is None:
             process.kill()
             process.wait()
-            raise RuntimeError(f"ssmusic serve did not start: {line}{(outputs / 'server.log').read_text()[-2000:]}")
-        yield line.split()[2].rstrip("/")
+            raise RuntimeError(f"{' '.join(map(str, command[1:4]))} did not start: {line}{log_path.read_text()[-2000:]}")
+        yield url.rstrip("/")
         assert process.poll() is None, "the server died during the test"
     finally:
         process.terminate()

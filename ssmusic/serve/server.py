@@ -38,6 +38,18 @@ def _check(args: argparse.Namespace) -> None:
         raise SsmusicError(f"--chunk-seconds: expected a positive duration, got {args.chunk_seconds}")
 
 
+def load_warm_model(checkpoint, device: str = "cpu"):
+    """The TextToMusic a demo serves, with its first-visitor costs paid up front."""
+    from ssmusic.pipeline import TextToMusic
+    from ssmusic.stream import stream_context
+
+    model = TextToMusic.from_pretrained(checkpoint, device=device)
+    stream_context(model.codec)  # measured once (cached on disk), not on the first visitor's time
+    for _ in model.stream(["warm-up"], seconds=0.5, seed=0):  # first calls into torch are slow
+        pass
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
     _check(args)
     try:
@@ -48,10 +60,8 @@ def run(args: argparse.Namespace) -> int:
                            "pip install -e \".[demo]\" (install.sh does)") from None
     import torch
 
-    from ssmusic.pipeline import TextToMusic
     from ssmusic.serve.app import build_app
     from ssmusic.serve.jobs import Queue
-    from ssmusic.stream import stream_context
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -62,10 +72,7 @@ def run(args: argparse.Namespace) -> int:
         sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
     except OSError as err:
         raise SsmusicError(f"cannot listen on {args.host}:{args.port} ({err.strerror})") from None
-    model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
-    stream_context(model.codec)  # measured once (cached on disk), not on the first visitor's time
-    for _ in model.stream(["warm-up"], seconds=0.5, seed=0):  # first calls into torch are slow
-        pass
+    model = load_warm_model(args.checkpoint, args.device)
     outputs = Path(args.outputs) if args.outputs else Path(tempfile.mkdtemp(prefix="ssmusic-serve-"))
     outputs.mkdir(parents=True, exist_ok=True)
     queue = Queue(model, outputs, args.concurrency, args.max_queue, args.chunk_seconds)
