@@ -1,0 +1,73 @@
+"""Does decoding with bf16 or int8 weights keep the music? FAD, KL and instrument adherence of the
+shipped model with each decode weight type, on the demo test captions (seed 0, 10 s), as the
+README's "Following the prompt" table measures float32.
+
+    python benchmarks/decode_dtype_quality.py DEMO_DIR --out runs/decode_dtype \
+        --results results/decode_dtype_quality.json [--dtypes float32,bfloat16,int8]
+
+Each generation is `ssmusic generate --prompts-from DEMO_DIR/captions.csv --split test --seed 0
+--decode-dtype D -o OUT/D` (a finished folder is reused), scored with `ssmusic evaluate`'s metrics.
+Beside the scores: how many generated clips are sample-for-sample the float32 clip (a sampled
+sequence diverges at the first token whose draw flips, so this is strict), and the generation time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ssmusic.atomic import write_json_atomic
+from ssmusic.metrics.evaluate import collect_rows, evaluate
+
+
+def generate(demo: Path, out: Path, dtype: str) -> float | None:
+    """Generate the test captions with `dtype` weights into out/dtype; seconds taken (None: reused)."""
+    target = out / dtype
+    captions = demo / "captions.csv"
+    expected = sum(1 for line in captions.read_text().splitlines()[1:] if line.rstrip().endswith(",test"))
+    if target.is_dir() and len(list(target.glob("*.wav"))) >= expected:
+        return None
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ssmusic", "generate", "--prompts-from", str(captions), "--split", "test",
+                    "--seed", "0", "--decode-dtype", dtype, "-o", str(target)], check=True)
+    return time.perf_counter() - started
+
+
+def same_audio(reference: Path, other: Path) -> dict:
+    """Clips whose WAV samples equal the reference folder's, by file name."""
+    import soundfile
+
+    ref_files = sorted(reference.glob("*.wav"))
+    equal = sum(1 for path in ref_files if (other / path.name).is_file()
+                and (soundfile.read(path)[0] == soundfile.read(other / path.name)[0]).all())
+    return {"identical": equal, "clips": len(ref_files)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("demo", type=Path, help="the demo dataset (data demo): audio + captions.csv with splits")
+    parser.add_argument("--out", type=Path, default=Path("runs/decode_dtype"))
+    parser.add_argument("--results", type=Path, default=Path("results/decode_dtype_quality.json"))
+    parser.add_argument("--dtypes", default="float32,bfloat16,int8")
+    args = parser.parse_args()
+    dtypes = args.dtypes.split(",")
+    record = {"command": "python " + " ".join(sys.argv), "captions": "demo test split, seed 0, 10 s",
+              "dtypes": {}}
+    for dtype in dtypes:
+        seconds = generate(args.demo, args.out, dtype)
+        scores = evaluate(args.out / dtype, args.demo, split="test")
+        row = {"generate_seconds": seconds, "fad": scores["fad"]["value"], "kl": scores["kl"]["value"],
+               "instrument_accuracy": scores["adherence"]["value"], "clips": len(collect_rows(args.out / dtype))}
+        if dtype != dtypes[0]:
+            row["audio_equal_to_" + dtypes[0]] = same_audio(args.out / dtypes[0], args.out / dtype)
+        record["dtypes"][dtype] = row
+        print(dtype, json.dumps(row), flush=True)
+    write_json_atomic(args.results, record)
+
+
+if __name__ == "__main__":
+    main()
