@@ -1,6 +1,7 @@
 """Does decoding with bf16 or int8 weights keep the music? FAD, KL and instrument adherence of the
 shipped model with each decode weight type, on the demo test captions (seed 0, 10 s), as the
-README's "Following the prompt" table measures float32.
+README's "Following the prompt" table measures float32; and float32 with another seed, to show how
+much the scores move between two samplings of the same model.
 
     python benchmarks/decode_dtype_quality.py DEMO_DIR --out runs/decode_dtype \
         --results results/decode_dtype_quality.json [--dtypes float32,bfloat16,int8]
@@ -24,17 +25,22 @@ from ssmusic.atomic import write_json_atomic
 from ssmusic.metrics.evaluate import collect_rows, evaluate
 
 
-def generate(demo: Path, out: Path, dtype: str) -> float | None:
-    """Generate the test captions with `dtype` weights into out/dtype; seconds taken (None: reused)."""
-    target = out / dtype
+def generate(demo: Path, out: Path, dtype: str, seed: int = 0) -> float | None:
+    """Generate the test captions with `dtype` weights into out/NAME (NAME = row_name(dtype, seed));
+    seconds taken (None: a finished folder reused)."""
+    target = out / row_name(dtype, seed)
     captions = demo / "captions.csv"
     expected = sum(1 for line in captions.read_text().splitlines()[1:] if line.rstrip().endswith(",test"))
     if target.is_dir() and len(list(target.glob("*.wav"))) >= expected:
         return None
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ssmusic", "generate", "--prompts-from", str(captions), "--split", "test",
-                    "--seed", "0", "--decode-dtype", dtype, "-o", str(target)], check=True)
+                    "--seed", str(seed), "--decode-dtype", dtype, "-o", str(target)], check=True)
     return time.perf_counter() - started
+
+
+def row_name(dtype: str, seed: int) -> str:
+    return dtype if seed == 0 else f"{dtype}_seed{seed}"
 
 
 def same_audio(reference: Path, other: Path) -> dict:
@@ -53,19 +59,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/decode_dtype"))
     parser.add_argument("--results", type=Path, default=Path("results/decode_dtype_quality.json"))
     parser.add_argument("--dtypes", default="float32,bfloat16,int8")
+    parser.add_argument("--noise-seeds", default="1,2", help="float32 again with these seeds: how much the scores "
+                        "move between two samplings of the same model, the yardstick for the dtypes' differences")
     args = parser.parse_args()
-    dtypes = args.dtypes.split(",")
-    record = {"command": "python " + " ".join(sys.argv), "captions": "demo test split, seed 0, 10 s",
+    rows = [(dtype, 0) for dtype in args.dtypes.split(",")]
+    rows += [("float32", int(seed)) for seed in args.noise_seeds.split(",") if seed]
+    record = {"command": "python " + " ".join(sys.argv), "captions": "demo test split, 10 s",
               "dtypes": {}}
-    for dtype in dtypes:
-        seconds = generate(args.demo, args.out, dtype)
-        scores = evaluate(args.out / dtype, args.demo, split="test")
+    first = row_name(*rows[0])
+    for dtype, seed in rows:
+        name = row_name(dtype, seed)
+        seconds = generate(args.demo, args.out, dtype, seed)
+        scores = evaluate(args.out / name, args.demo, split="test")
         row = {"generate_seconds": seconds, "fad": scores["fad"]["value"], "kl": scores["kl"]["value"],
-               "instrument_accuracy": scores["adherence"]["value"], "clips": len(collect_rows(args.out / dtype))}
-        if dtype != dtypes[0]:
-            row["audio_equal_to_" + dtypes[0]] = same_audio(args.out / dtypes[0], args.out / dtype)
-        record["dtypes"][dtype] = row
-        print(dtype, json.dumps(row), flush=True)
+               "instrument_accuracy": scores["adherence"]["value"], "clips": len(collect_rows(args.out / name)), "seed": seed}
+        if name != first:
+            row["audio_equal_to_" + first] = same_audio(args.out / first, args.out / name)
+        record["dtypes"][name] = row
+        print(name, json.dumps(row), flush=True)
     write_json_atomic(args.results, record)
 
 
