@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
     model.lm.set_decode_dtype(args.decode_dtype)
+    if args.compile:
+        model.compile_decode()
     audio_prompt = None
     if args.audio_prompt:
         audio_prompt = read_audio(args.audio_prompt)
@@ -208,4 +210,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode-dtype", choices=["float32", "bfloat16", "int8"], default="float32",
                         help="weights the LM streams per token (bfloat16/int8: faster, logits within ~1%% of "
                              "float32; int8 is CPU only; default float32, the reference)")
+    parser.add_argument("--compile", action="store_true",
+                        help="decode with a torch.compile'd step (recurrent models; needs a C++ compiler on CPU): "
+                             "measured numbers below")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
