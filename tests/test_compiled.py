@@ -72,9 +72,9 @@ def test_frames_do_not_recompile(pair):
     _, fast = pair
     fast.set_decode_dtype("float32")
     codes, text = _inputs(fast)
-    fast.recurrent_logits(codes, text)  # compiled (or loaded) for these shapes
+    fast.recurrent_logits(codes[..., :3], text)  # compiled (or loaded) for these shapes
     graphs = counters["stats"]["unique_graphs"]
-    with torch._dynamo.config.patch(error_on_recompile=True):
+    with torch._dynamo.config.patch(error_on_recompile=True):  # later frames, positions not seen yet
         fast.recurrent_logits(codes, text)
     assert counters["stats"]["unique_graphs"] == graphs
 

@@ -166,11 +166,10 @@ def batch_throughput(preset: str, steps: int, device: str = "cpu", prompts=(1, 4
     peak = matmul_gflops(device)["gflops"]
     flops = step_flops(paths["eager"])
     out: dict = {"flops_per_row": flops, "rows": {}}
-    for path, model in paths.items():
-        for dtype in dtypes:
-            model.set_decode_dtype(dtype)
-            for n in prompts:
-                seconds = statistics.median(time_steps(model, n, steps, device))
+    for dtype in dtypes:
+        for n in prompts:
+            for path, model in paths.items():  # interleaved, so a burst of load hits both alike
+                seconds = statistics.median(time_steps(model.set_decode_dtype(dtype), n, steps, device))
                 gflops = 2 * n * flops / seconds / 1e9
                 key = f"{dtype}@{n}" if path == "eager" else f"compiled {dtype}@{n}"
                 out["rows"][key] = {"prompts": n, "dtype": dtype, "path": path, "ms_per_step": 1000 * seconds,
