@@ -58,7 +58,14 @@ def compile_decode(model: torch.nn.Module, directory: str | Path | None = None) 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     # fullgraph: a graph break would silently fall back to eager pieces; dynamic=False: one graph per
     # shape, which decoding a clip keeps, and static shapes compile to the tightest loops
-    model.step = torch.compile(type(model).step.__get__(model), fullgraph=True, dynamic=False)
+    step = torch.compile(type(model).step.__get__(model), fullgraph=True, dynamic=False)
+
+    def contiguous_step(tokens: torch.Tensor, state, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        # static shapes guard strides too: a frame sliced out of a [B, K, T] clip has strides that
+        # depend on T, and would recompile the step for every clip length
+        return step(tokens.contiguous(), state, None if pooled is None else pooled.contiguous())
+
+    model.step = contiguous_step
     return model
 
 
