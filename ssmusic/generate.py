@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
     model.lm.set_decode_dtype(args.decode_dtype)
+    if args.compile:
+        model.compile_decode()
     audio_prompt = None
     if args.audio_prompt:
         audio_prompt = read_audio(args.audio_prompt)
@@ -208,4 +210,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode-dtype", choices=["float32", "bfloat16", "int8"], default="float32",
                         help="weights the LM streams per token (bfloat16/int8: faster, logits within ~1%% of "
                              "float32; int8 is CPU only; default float32, the reference)")
+    parser.add_argument("--compile", action="store_true",
+                        help="decode with a torch.compile'd step (simba/mamba; on CPU it needs a C++ compiler). "
+                             "Measured on 1 CPU thread, 33.7M model, one prompt: 23 vs 34 ms per step float32, 15 vs "
+                             "26 bfloat16, 10 vs 22 int8 (results/bench_decode.md). The first run compiles for ~30-40 s "
+                             "and caches it in ~/.cache/ssmusic/compile ($SSMUSIC_COMPILE_CACHE); later runs still "
+                             "spend ~6 s tracing and loading, repaid after ~600 steps (~14 s of audio at 43 frames/s): "
+                             "not worth it for short clips")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")

@@ -17,10 +17,12 @@ class FewRowLinear(nn.Linear):
     """nn.Linear with a faster CPU path for the few rows of a decode step (CFG batch 2 is the common
     case); same parameters, the same products summed in another order.
 
-    For a handful of rows on CPU, `W @ x.T` streams the weight several times faster than `F.linear`
-    (`python benchmarks/linear_rows.py` prints the table this threshold comes from). One row is
-    duplicated into two, because a one-row product takes the slow GEMV path again. Beyond 16 rows,
-    with autograd on, on CUDA or in other dtypes it is plain `F.linear`.
+    For 3-16 rows on CPU, `W @ x.T` streams the weight as fast as `F.linear` or faster
+    (`python benchmarks/linear_rows.py` prints the table the thresholds come from). One or two rows
+    (one prompt, without and with CFG) go to `F.linear`: with torch 2.13 its GEMV path is ~2x faster
+    there than `W @ x.T` (all 49 weights of the small model, 2 rows, 1 thread: 10.7 vs 25.6 ms; 2
+    threads: 14.6 vs 31.3 ms, best of 15), which this class used to take, duplicating a single row.
+    Beyond 16 rows, with autograd on, on CUDA or in other dtypes it is plain `F.linear`.
 
     `set_decode_dtype("bfloat16" | "int8")` adds a copy of the weight in that type (a non-persistent
     buffer: it follows .to(device) and never enters state_dict) that inference then uses; with
@@ -46,13 +48,11 @@ class FewRowLinear(nn.Linear):
             return decode_linear(x, self.decode_dtype, self.decode_weight, self._buffers.get("decode_scales"),
                                  self.bias)
         rows = x.numel() // self.in_features
-        if rows > 16 or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
+        if not 2 < rows <= 16 or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
             return F.linear(x, self.weight, self.bias)
         # row-major rows: with a column-major x (e.g. the previous Linear's output) MKL is slow again
         flat = x.reshape(rows, self.in_features).contiguous()
-        if rows == 1:
-            flat = flat.repeat(2, 1)
-        out = (self.weight @ flat.T).T[:rows]
+        out = (self.weight @ flat.T).T
         if self.bias is not None:
             out = out + self.bias  # addmm with a broadcast bias is as slow as F.linear
         return out.reshape(*x.shape[:-1], self.out_features)

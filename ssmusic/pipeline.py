@@ -123,6 +123,14 @@ class TextToMusic:
         return {"lm": next(self.lm.parameters()).device, "codec": self.codec.device,
                 "text_encoder": self.text_encoder.device}
 
+    def compile_decode(self) -> "TextToMusic":
+        """Decode with a torch.compile'd step (ssmusic.compiled: recurrent backbones; compiled at the
+        first step, then loaded from ~/.cache/ssmusic/compile by later processes)."""
+        from ssmusic.compiled import compile_decode
+
+        compile_decode(self.lm)
+        return self
+
     @property
     def sample_rate(self) -> int:
         return self.codec.sample_rate

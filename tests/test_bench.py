@@ -43,3 +43,23 @@ def test_a_measurement_runs_in_its_own_process():
     result = measure("released_loop", 1, preset="tiny", position=8, repeats=1)
     assert result["ms_per_step"] > 0 and result["peak_mb"] > 0 and result["process_s"] > 0
     assert "error" in measure("released_loop", 1, preset="no-such-preset", position=8, repeats=1)
+
+
+def test_decode_floor_tables_show_the_compiled_step_beside_the_eager_one():
+    from ssmusic.bench.report import tables
+
+    step = {"ms": 2.0, "x_floor": 1.0, "weight_mb": 10.0}
+    floor = {"bandwidth": {"gbps": 10.0, "reduce_gbps": 9.0, "matvec_gbps": 10.0}, "weight_mb": 10.0, "floor_ms": 2.0,
+             "parameters": 1e6, "steps": {"float32": step},
+             "compiled": {"float32": {**step, "ms": 1.5, "x_floor": 0.75, "first_step_s": 30.0}}}
+    row = {"prompts": 64, "dtype": "float32", "ms_per_step": 100.0, "tokens_per_s": 640.0, "gflops": 50.0,
+           "pct_of_peak": 25.0}
+    batch = {"matmul_gflops": 200.0, "rows": {"float32@64": {**row, "path": "eager"},
+                                              "compiled float32@64": {**row, "path": "compiled", "pct_of_peak": 40.0}}}
+    start = {"cold": {"first_step_s": 40.0, "cache_hits": 0, "cache_misses": 2},
+             "warm": {"first_step_s": 4.0, "cache_hits": 2, "cache_misses": 0}}
+    text = tables({"preset": "small", "device": "cpu", "threads": 1, "floor": floor, "batch": batch,
+                   "compile_start": start})
+    assert "| float32 | compiled | 10 | 2.00 | 1.50 | 0.75 |" in text
+    assert "| float32 | compiled | 64 | 100.0 | 640 | 50.0 | 40 |" in text
+    assert "first step 40.0 s with an empty compile cache" in text and "4.0 s with it filled (2 hits" in text

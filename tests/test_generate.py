@@ -181,3 +181,15 @@ def test_help_states_the_loaded_models_sampling_defaults(tmp_path, tiny_model_di
 
     shipped = load_config(PipelineConfig, DEFAULT_MODEL_DIR / "pipeline.json")
     assert f"sampling temperature (default: {shipped.temperature:g}, from the shipped model)" in text
+
+
+def test_compile_flag_decodes_with_the_compiled_step(tmp_path, tiny_model_dir, monkeypatch):
+    """--compile hands the LM to ssmusic.compiled (whose output tests/test_compiled.py checks)."""
+    import ssmusic.compiled
+    from ssmusic.lm import MusicLM
+
+    compiled = []
+    monkeypatch.setattr(ssmusic.compiled, "compile_decode", lambda lm: compiled.append(lm) or lm)
+    code = main(["generate", "a tone", "-o", str(tmp_path / "x.wav"), "--seconds", "0.3", "--compile",
+                 "--checkpoint", str(tiny_model_dir)])
+    assert code == 0 and len(compiled) == 1 and isinstance(compiled[0], MusicLM)

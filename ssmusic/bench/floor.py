@@ -93,54 +93,87 @@ def time_steps(model: MusicLM, prompts: int, steps: int, device: str = "cpu", wa
     return times
 
 
-def _model(preset: str, device: str) -> MusicLM:
+def _model(preset: str, device: str, compiled: bool = False, cache: str | None = None) -> MusicLM:
     from ssmusic import presets
+    from ssmusic.compiled import compile_decode
 
     torch.manual_seed(0)
-    return MusicLM(presets.preset(preset, dropout=0.0)).to(device).eval()
+    model = MusicLM(presets.preset(preset, dropout=0.0)).to(device).eval()
+    return compile_decode(model, cache) if compiled else model
+
+
+def _first_step_s(model: MusicLM, prompts: int, device: str) -> float:
+    """The first step alone: with a compiled model, the trace and the compile (or the cache load)."""
+    return time_steps(model, prompts, 1, device, warmup=0)[0]
 
 
 def decode_floor(preset: str, steps: int, device: str = "cpu", dtypes=("float32", "bfloat16", "int8"),
-                 rounds: int = 3) -> dict:
+                 rounds: int = 3, compiled: bool = False) -> dict:
     """One prompt (CFG pair): the median step for each weight type, in `rounds` interleaved rounds
     (so a burst of load hits every type alike), against the float32 streaming floor; the bandwidth is
-    measured before and after the steps and the best kept."""
-    model = _model(preset, device)
+    measured before and after the steps and the best kept. `compiled`: the compiled step
+    (ssmusic.compiled) too, interleaved with the eager one, under "compiled"."""
+    paths = {"eager": _model(preset, device)}
+    if compiled:
+        paths["compiled"] = _model(preset, device, compiled=True)
+    model = paths["eager"]
     dtypes = [d for d in dtypes if not (d == "int8" and device != "cpu")]
+    first = {d: _first_step_s(paths["compiled"].set_decode_dtype(d), 1, device) for d in dtypes} if compiled else {}
     bandwidth = stream_gbps(device)
-    times: dict[str, list[float]] = {d: [] for d in dtypes}
+    times: dict[tuple[str, str], list[float]] = {(p, d): [] for p in paths for d in dtypes}
     for _ in range(rounds):
         for dtype in dtypes:
-            model.set_decode_dtype(dtype)
-            times[dtype] += time_steps(model, 1, steps, device)
+            for path, m in paths.items():
+                times[path, dtype] += time_steps(m.set_decode_dtype(dtype), 1, steps, device)
     after = stream_gbps(device)
     bandwidth = {k: max(bandwidth[k], after[k]) for k in bandwidth}
     fp32_bytes = step_bytes(model.set_decode_dtype("float32"))
     floor_ms = fp32_bytes / (bandwidth["gbps"] * 1e9) * 1000
     out = {"bandwidth": bandwidth, "weight_mb": fp32_bytes / 1e6, "floor_ms": floor_ms, "steps": {},
            "parameters": model.num_parameters()}
-    for dtype in dtypes:
-        ms = 1000 * statistics.median(times[dtype])
-        out["steps"][dtype] = {"ms": ms, "x_floor": ms / floor_ms,
-                               "weight_mb": step_bytes(model.set_decode_dtype(dtype), dtype) / 1e6}
+    for path in paths:
+        rows = out["steps"] if path == "eager" else out.setdefault("compiled", {})
+        for dtype in dtypes:
+            ms = 1000 * statistics.median(times[path, dtype])
+            rows[dtype] = {"ms": ms, "x_floor": ms / floor_ms,
+                           "weight_mb": step_bytes(model.set_decode_dtype(dtype), dtype) / 1e6}
+            if path == "compiled":
+                rows[dtype]["first_step_s"] = first[dtype]
     return out
 
 
+def compile_start(preset: str, dtype: str = "float32", cache: str | None = None, device: str = "cpu") -> dict:
+    """What a process pays before its first compiled one-prompt step: seconds to build the model and
+    run that step (trace, then compile or load from the disk cache `cache`), and the cache counters."""
+    from torch._dynamo.utils import counters
+
+    started = time.perf_counter()
+    model = _model(preset, device, compiled=True, cache=cache).set_decode_dtype(dtype)
+    first = _first_step_s(model, 1, device)
+    return {"first_step_s": first, "model_and_first_step_s": time.perf_counter() - started,
+            "cache_hits": counters["aot_autograd"]["autograd_cache_hit"] + counters["inductor"]["fxgraph_cache_hit"],
+            "cache_misses": counters["aot_autograd"]["autograd_cache_miss"] + counters["inductor"]["fxgraph_cache_miss"]}
+
+
 def batch_throughput(preset: str, steps: int, device: str = "cpu", prompts=(1, 4, 16, 64),
-                     dtypes=("float32", "bfloat16")) -> dict:
+                     dtypes=("float32", "bfloat16"), compiled: bool = False) -> dict:
     """Generated tokens/s for each number of prompts (CFG: twice the rows) and the FLOP rate that
-    implies, against the float32 matmul peak measured in this process (before and after, best)."""
-    model = _model(preset, device)
+    implies, against the float32 matmul peak measured in this process (before and after, best).
+    `compiled`: the compiled step too, its rows keyed "compiled <dtype>@<prompts>"."""
+    paths = {"eager": _model(preset, device)}
+    if compiled:
+        paths["compiled"] = _model(preset, device, compiled=True)
     peak = matmul_gflops(device)["gflops"]
-    flops = step_flops(model)
+    flops = step_flops(paths["eager"])
     out: dict = {"flops_per_row": flops, "rows": {}}
     for dtype in dtypes:
-        model.set_decode_dtype(dtype)
         for n in prompts:
-            seconds = statistics.median(time_steps(model, n, steps, device))
-            gflops = 2 * n * flops / seconds / 1e9
-            out["rows"][f"{dtype}@{n}"] = {"prompts": n, "dtype": dtype, "ms_per_step": 1000 * seconds,
-                                           "tokens_per_s": n / seconds, "gflops": gflops}
+            for path, model in paths.items():  # interleaved, so a burst of load hits both alike
+                seconds = statistics.median(time_steps(model.set_decode_dtype(dtype), n, steps, device))
+                gflops = 2 * n * flops / seconds / 1e9
+                key = f"{dtype}@{n}" if path == "eager" else f"compiled {dtype}@{n}"
+                out["rows"][key] = {"prompts": n, "dtype": dtype, "path": path, "ms_per_step": 1000 * seconds,
+                                    "tokens_per_s": n / seconds, "gflops": gflops}
     out["matmul_gflops"] = max(peak, matmul_gflops(device)["gflops"])
     for row in out["rows"].values():
         row["pct_of_peak"] = 100 * row["gflops"] / out["matmul_gflops"]

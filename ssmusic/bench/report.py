@@ -19,6 +19,18 @@ def _paper_size_table(paper: dict) -> list[str]:
 FLOOR_TARGET, PEAK_TARGET = 1.3, 60.0  # issue 18: a step within 1.3x its floor; 64 prompts >= 60% of peak
 
 
+def _compile_start_lines(start: dict, compiled: dict) -> list[str]:
+    """What the compiled step costs before it runs: its first step, traced and compiled or loaded."""
+    if "first_step_s" not in start.get("warm", {}):
+        return []
+    cold, warm = start["cold"], start["warm"]
+    firsts = ", ".join(f"{dtype} {r['first_step_s']:.1f} s" for dtype, r in compiled.items() if "first_step_s" in r)
+    return ["", f"Compiled one-prompt step, float32, in a fresh process: first step {cold['first_step_s']:.1f} s with "
+            f"an empty compile cache ({cold['cache_misses']} misses), {warm['first_step_s']:.1f} s with it filled "
+            f"({warm['cache_hits']} hits, {warm['cache_misses']} misses). First steps in the bench process "
+            f"(default cache): {firsts or '-'}."]
+
+
 def _floor_tables(results: dict) -> list[str]:
     floor, batch, agreement = results.get("floor", {}), results.get("batch", {}), results.get("agreement", {})
     if "floor_ms" not in floor:
@@ -28,16 +40,20 @@ def _floor_tables(results: dict) -> list[str]:
              f"weight-streaming floor ({floor['weight_mb']:.0f} MB at {bw['gbps']:.1f} GB/s, the best of a "
              f"reduction {bw['reduce_gbps']:.1f} and a matrix-vector product {bw['matvec_gbps']:.1f}; "
              f"target <= {FLOOR_TARGET}x)", "",
-             "| weights | MB streamed | floor ms | step ms | x floor |", "|---|---|---|---|---|"]
-    for dtype, r in floor["steps"].items():
-        lines.append(f"| {dtype} | {r['weight_mb']:.0f} | {floor['floor_ms']:.2f} | {r['ms']:.2f} | {r['x_floor']:.2f} |")
+             "| weights | step | MB streamed | floor ms | step ms | x floor |", "|---|---|---|---|---|---|"]
+    for path, steps in (("eager", floor["steps"]), ("compiled", floor.get("compiled", {}))):
+        for dtype, r in steps.items():
+            lines.append(f"| {dtype} | {path} | {r['weight_mb']:.0f} | {floor['floor_ms']:.2f} | {r['ms']:.2f} | "
+                         f"{r['x_floor']:.2f} |")
     if "rows" in batch:
         lines += ["", f"Many prompts (CFG: 2 rows each) against the float32 matmul peak "
                   f"{batch['matmul_gflops']:.0f} GFLOP/s (target >= {PEAK_TARGET:.0f}% at 64 prompts)", "",
-                  "| weights | prompts | ms per step | tokens/s | GFLOP/s | % of peak |", "|---|---|---|---|---|---|"]
+                  "| weights | step | prompts | ms per step | tokens/s | GFLOP/s | % of peak |",
+                  "|---|---|---|---|---|---|---|"]
         for r in batch["rows"].values():
-            lines.append(f"| {r['dtype']} | {r['prompts']} | {r['ms_per_step']:.1f} | {r['tokens_per_s']:.0f} | "
-                         f"{r['gflops']:.1f} | {r['pct_of_peak']:.0f} |")
+            lines.append(f"| {r['dtype']} | {r.get('path', 'eager')} | {r['prompts']} | {r['ms_per_step']:.1f} | "
+                         f"{r['tokens_per_s']:.0f} | {r['gflops']:.1f} | {r['pct_of_peak']:.0f} |")
+    lines += _compile_start_lines(results.get("compile_start", {}), floor.get("compiled", {}))
     if "max_abs_logit" in agreement:
         lines += ["", f"Default model's logits against float32 ({agreement['tokens']} teacher-forced tokens of its "
                   f"own generations; largest |logit| {agreement['max_abs_logit']:.1f})", "",

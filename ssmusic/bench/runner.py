@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import sys
 import time
 from functools import partial
@@ -19,21 +20,31 @@ MEASUREMENTS = {"decode": ours.decode, "released_loop": ours.released_loop, "end
                 "training": ours.training, "musicgen": peers.musicgen, "mamba2_peer": peers.mamba2_peer,
                 "dac_decode": peers.dac_decode, "matmul_gflops": matmul_gflops,
                 "decode_floor": floor.decode_floor, "batch_throughput": floor.batch_throughput,
+                "compile_start": floor.compile_start,
                 "default_model_agreement": floor.default_model_agreement}
 
 
 def decode_floor_tables(preset: str, steps: int, threads: int, device: str, quick: bool = False,
                         progress: bool = True) -> dict:
     """The floor, the one-prompt step per weight type, the batch throughput table, and how far the
-    shipped default model's logits move with bf16 / int8 weights: each in its own process."""
+    shipped default model's logits move with bf16 / int8 weights: each in its own process. Eager and
+    compiled steps (ssmusic.compiled, its cache in the default directory); `quick` skips the compiled
+    ones (a compile takes tens of seconds) and the compile's cold and warm start."""
     run = partial(measure, isolate=not quick)
     say = print if progress else (lambda *a, **k: None)
-    say("decode floor: weight streaming vs the one-prompt step (float32, bfloat16, int8)", flush=True)
+    compiled = not quick
+    say("decode floor: weight streaming vs the one-prompt step (float32, bfloat16, int8), eager"
+        + (" and compiled" if compiled else ""), flush=True)
     out = {"floor": run("decode_floor", threads, preset=preset, steps=steps, device=device,
-                        rounds=1 if quick else 3)}
+                        rounds=1 if quick else 3, compiled=compiled)}
     say("batch throughput: 1, 4, 16, 64 prompts vs the matmul peak", flush=True)
     out["batch"] = run("batch_throughput", threads, preset=preset, steps=steps, device=device,
-                       prompts=(1, 4) if quick else (1, 4, 16, 64))
+                       prompts=(1, 4) if quick else (1, 4, 16, 64), compiled=compiled)
+    if compiled:
+        say("compiled step: a fresh process with an empty compile cache, then another with it filled", flush=True)
+        with tempfile.TemporaryDirectory() as cache:
+            out["compile_start"] = {kind: run("compile_start", threads, preset=preset, cache=cache, device=device)
+                                    for kind in ("cold", "warm")}
     say("logits of the default model with bf16 / int8 weights vs float32", flush=True)
     out["agreement"] = run("default_model_agreement", threads, seconds=1.0 if quick else 4.0,
                            prompts=2 if quick else 4)
