@@ -30,6 +30,8 @@ command -v fluidsynth >/dev/null 2>&1 || need_apt+=(fluidsynth)
 [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need_apt+=(fluid-soundfont-gm)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # Debian's names
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# generate --compile (torch.compile's inductor) builds its CPU kernels with a C++ compiler
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 if ! in_virtualenv "$PYTHON" && ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
   need_apt+=(python3-venv)  # Debian/Ubuntu ship venv's pip bootstrap separately
 fi
