@@ -1,6 +1,6 @@
 """Why `ssmusic.layers.FewRowLinear` exists: time the few-row products of a decode step, fp32 on CPU.
 
-    python benchmarks/linear_rows.py [--threads 2]
+    python benchmarks/linear_rows.py [--threads 2] [--out results/linear_rows.json]
 
 For each weight shape of the `small` SiMBA (Mamba2 in_proj/out_proj, MLP fc1/fc2), 24 distinct weights
 (more than the caches hold, as in a real step) are multiplied by a [rows, in] batch through
@@ -11,11 +11,13 @@ weight bytes streamed per second.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
+from ssmusic.atomic import write_json_atomic
 from ssmusic.layers import FewRowLinear
 
 SHAPES = ((2192, 512), (512, 1024), (1024, 512), (512, 1024))
@@ -34,10 +36,12 @@ def per_call_us(fn, weights: list, repeats: int = 20) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
+    rows_out = []
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"| weight [out, in] | rows | F.linear us | W @ x.T us | ssmusic Linear us | Linear GB/s |")
+    print("| weight [out, in] | rows | F.linear us | W @ x.T us | ssmusic Linear us | Linear GB/s |")
     print("|---|---|---|---|---|---|")
     for out_features, in_features in sorted(set(SHAPES)):
         layers = [FewRowLinear(in_features, out_features, bias=False) for _ in range(24)]
@@ -49,6 +53,12 @@ def main() -> None:
             ours = per_call_us(lambda: [m(x) for m in layers], layers)
             print(f"| {out_features} x {in_features} | {rows} | {plain:.0f} | {transposed:.0f} | {ours:.0f} | "
                   f"{megabytes / ours * 1e3:.1f} |")
+            rows_out.append({"weight": [out_features, in_features], "rows": rows, "f_linear_us": plain,
+                             "w_at_xt_us": transposed, "few_row_linear_us": ours,
+                             "few_row_linear_gbps": megabytes / ours * 1e3})
+    if args.out:
+        write_json_atomic(args.out, {"command": "python " + " ".join(sys.argv), "threads": args.threads,
+                                     "torch": torch.__version__, "rows": rows_out})
 
 
 if __name__ == "__main__":
