@@ -1,10 +1,10 @@
-"""Why `ssmusic.layers.FewRowLinear` exists: time the few-row products of a decode step, fp32 on CPU.
+"""Few-row products of a decode step, fp32 on CPU: `F.linear` against `W @ x.T` (what DecodeLinear uses).
 
     python benchmarks/linear_rows.py [--threads 2] [--out results/linear_rows.json]
 
 For each weight shape of the `small` SiMBA (Mamba2 in_proj/out_proj, MLP fc1/fc2), 24 distinct weights
 (more than the caches hold, as in a real step) are multiplied by a [rows, in] batch through
-`F.linear`, through `W @ x.T`, and through our FewRowLinear. Prints microseconds per product and the
+`F.linear`, through `W @ x.T`, and through our DecodeLinear. Prints microseconds per product and the
 weight bytes streamed per second.
 """
 
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ssmusic.atomic import write_json_atomic
-from ssmusic.layers import FewRowLinear
+from ssmusic.layers import DecodeLinear
 
 SHAPES = ((2192, 512), (512, 1024), (1024, 512), (512, 1024))
 
@@ -44,7 +44,7 @@ def main() -> None:
     print("| weight [out, in] | rows | F.linear us | W @ x.T us | ssmusic Linear us | Linear GB/s |")
     print("|---|---|---|---|---|---|")
     for out_features, in_features in sorted(set(SHAPES)):
-        layers = [FewRowLinear(in_features, out_features, bias=False) for _ in range(24)]
+        layers = [DecodeLinear(in_features, out_features, bias=False) for _ in range(24)]
         megabytes = out_features * in_features * 4 / 1e6
         for rows in (1, 2, 4, 8, 16, 32):
             x = torch.randn(rows, in_features)

@@ -13,20 +13,15 @@ from ssmusic.decode_weights import check_decode_dtype, decode_linear, quantize_i
 from ssmusic.state import CrossState, KVCache
 
 
-class FewRowLinear(nn.Linear):
-    """nn.Linear with a faster CPU path for the few rows of a decode step (CFG batch 2 is the common
-    case); same parameters, the same products summed in another order.
-
-    For 3-16 rows on CPU, `W @ x.T` streams the weight as fast as `F.linear` or faster
-    (`python benchmarks/linear_rows.py` prints the table the thresholds come from). One or two rows
-    (one prompt, without and with CFG) go to `F.linear`: with torch 2.13 its GEMV path is ~2x faster
-    there than `W @ x.T` (all 49 weights of the small model, 2 rows, 1 thread: 10.7 vs 25.6 ms; 2
-    threads: 14.6 vs 31.3 ms, best of 15), which this class used to take, duplicating a single row.
-    Beyond 16 rows, with autograd on, on CUDA or in other dtypes it is plain `F.linear`.
+class DecodeLinear(nn.Linear):
+    """nn.Linear that can decode with a bfloat16 or int8 copy of its weight.
 
     `set_decode_dtype("bfloat16" | "int8")` adds a copy of the weight in that type (a non-persistent
     buffer: it follows .to(device) and never enters state_dict) that inference then uses; with
-    autograd on, the float32 weight is always the one used."""
+    autograd on, the float32 weight is always the one used. In float32 it is plain `F.linear`: this
+    class used to compute 1-16 rows on CPU as `W @ x.T`, which MKL streamed faster with older torch;
+    with torch 2.13 `F.linear` is as fast or faster at every row count of a decode step
+    (`python benchmarks/linear_rows.py --threads 1 --out results/linear_rows.json`)."""
 
     decode_dtype = "float32"
 
@@ -47,15 +42,7 @@ class FewRowLinear(nn.Linear):
         if self.decode_dtype != "float32" and not torch.is_grad_enabled():
             return decode_linear(x, self.decode_dtype, self.decode_weight, self._buffers.get("decode_scales"),
                                  self.bias)
-        rows = x.numel() // self.in_features
-        if not 2 < rows <= 16 or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
-            return F.linear(x, self.weight, self.bias)
-        # row-major rows: with a column-major x (e.g. the previous Linear's output) MKL is slow again
-        flat = x.reshape(rows, self.in_features).contiguous()
-        out = (self.weight @ flat.T).T
-        if self.bias is not None:
-            out = out + self.bias  # addmm with a broadcast bias is as slow as F.linear
-        return out.reshape(*x.shape[:-1], self.out_features)
+        return F.linear(x, self.weight, self.bias)
 
 
 class RMSNorm(nn.Module):
@@ -74,8 +61,8 @@ class MLP(nn.Module):
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
-        self.fc1 = FewRowLinear(dim, hidden)
-        self.fc2 = FewRowLinear(hidden, dim)
+        self.fc1 = DecodeLinear(dim, hidden)
+        self.fc2 = DecodeLinear(hidden, dim)
 
     def forward(self, x: torch.Tensor, *_) -> torch.Tensor:
         return self.fc2(F.gelu(self.fc1(x)))
@@ -137,8 +124,8 @@ class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
-        self.qkv = FewRowLinear(dim, 3 * dim, bias=False)
-        self.out = FewRowLinear(dim, dim, bias=False)
+        self.qkv = DecodeLinear(dim, 3 * dim, bias=False)
+        self.out = DecodeLinear(dim, dim, bias=False)
 
     def _qkv(self, x: torch.Tensor):
         q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, self.head_dim)).unbind(-3)
@@ -190,9 +177,9 @@ class CrossAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
-        self.q = FewRowLinear(dim, dim, bias=False)
-        self.kv = FewRowLinear(dim, 2 * dim, bias=False)
-        self.out = FewRowLinear(dim, dim, bias=False)
+        self.q = DecodeLinear(dim, dim, bias=False)
+        self.kv = DecodeLinear(dim, 2 * dim, bias=False)
+        self.out = DecodeLinear(dim, dim, bias=False)
 
     def memory(self, cond: torch.Tensor, cond_mask: torch.Tensor) -> CrossState:
         k, v = self.kv(cond).unflatten(-1, (2, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4).unbind(0)

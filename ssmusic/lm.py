@@ -28,7 +28,7 @@ from ssmusic.blocks import Block, rename_legacy_keys
 from ssmusic.config import LMConfig, load_config, save_config
 from ssmusic.decode_weights import check_decode_dtype
 from ssmusic.errors import SsmusicError
-from ssmusic.layers import MLP, CrossAttention, FewRowLinear, RMSNorm, SelfAttention, init_linear, sinusoidal
+from ssmusic.layers import MLP, CrossAttention, DecodeLinear, RMSNorm, SelfAttention, init_linear, sinusoidal
 from ssmusic.patterns import build_delay, forced_tokens, revert_delay
 from ssmusic.sampling import SamplingParams, draw_as_sampling, sample_next
 from ssmusic.state import DecodeState
@@ -56,17 +56,17 @@ class MusicLM(nn.Module):
         self.delay_id = card  # "no code yet / any more" at the ends of the delay pattern
         self.start_id = card  # the start frame, with `start_token`
         self.embed = nn.ModuleList(nn.Embedding(card + 1, d) for _ in range(config.n_codebooks))
-        self.text_proj = FewRowLinear(config.text_dim, d)
+        self.text_proj = DecodeLinear(config.text_dim, d)
         self.text_norm = nn.LayerNorm(d)
         self.null = nn.Parameter(torch.randn(d) * 0.02)
         self.bos = nn.Parameter(torch.randn(d) * 0.02) if config.conditioning != "prefix" else None
         if config.uses_pooled_text:
-            self.pooled_proj = FewRowLinear(config.text_dim, d)
+            self.pooled_proj = DecodeLinear(config.text_dim, d)
             self.pooled_norm = nn.LayerNorm(d)
             self.null_pooled = nn.Parameter(torch.randn(d) * 0.02)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = RMSNorm(d) if config.final_norm else nn.Identity()
-        self.heads = nn.ModuleList(FewRowLinear(d, card, bias=False) for _ in range(config.n_codebooks))
+        self.heads = nn.ModuleList(DecodeLinear(d, card, bias=False) for _ in range(config.n_codebooks))
         # GPT-style init for projections; Mamba2 keeps mamba_ssm's own init. Code embeddings start at
         # unit scale (torch's and MusicGen's default), like the LayerNorm'd text and the sinusoidal
         # positions they sit beside: at GPT's 0.02 the token signal starts 50x below the positions
@@ -198,7 +198,7 @@ class MusicLM(nn.Module):
         and the rest is under 1% of the bytes. Training is unaffected (it runs with autograd on)."""
         check_decode_dtype(dtype, self.null.device)
         for module in self.modules():
-            if isinstance(module, FewRowLinear):
+            if isinstance(module, DecodeLinear):
                 module.set_decode_dtype(dtype)
         return self
 

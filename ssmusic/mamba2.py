@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ssmusic.layers import FewRowLinear
+from ssmusic.layers import DecodeLinear
 from ssmusic.ops import kernels
 from ssmusic.state import SSMState
 
@@ -43,7 +43,7 @@ class Mamba2(nn.Module):
         self.nheads = self.d_inner // headdim
         self.d_conv = d_conv
         self.conv_dim = self.d_inner + 2 * ngroups * d_state
-        self.in_proj = FewRowLinear(d_model, self.d_inner + self.conv_dim + self.nheads, bias=False)
+        self.in_proj = DecodeLinear(d_model, self.d_inner + self.conv_dim + self.nheads, bias=False)
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, d_conv, groups=self.conv_dim,
                                 padding=d_conv - 1, bias=True)
         # dt_bias = softplus^-1(dt) for dt log-uniform in [dt_min, dt_max], as mamba_ssm.
@@ -53,7 +53,7 @@ class Mamba2(nn.Module):
         self.A_log = nn.Parameter(torch.log(torch.empty(self.nheads).uniform_(1, 16)))
         self.D = nn.Parameter(torch.ones(self.nheads))
         self.norm = GatedRMSNorm(self.d_inner, group_size=self.d_inner // ngroups)
-        self.out_proj = FewRowLinear(self.d_inner, d_model, bias=False)
+        self.out_proj = DecodeLinear(self.d_inner, d_model, bias=False)
 
     def _split(self, projected: torch.Tensor):
         return projected.split([self.d_inner, self.conv_dim, self.nheads], dim=-1)

@@ -8,7 +8,7 @@ import torch
 from ssmusic import presets
 from ssmusic.decode_weights import quantize_int8
 from ssmusic.errors import SsmusicError
-from ssmusic.layers import FewRowLinear
+from ssmusic.layers import DecodeLinear
 from ssmusic.lm import MusicLM
 
 # The largest logit difference allowed, as a fraction of the largest |logit| (tiny random models,
@@ -67,8 +67,8 @@ def test_generation_with_int8_weights_runs_and_keeps_the_shape():
 
 
 def test_unknown_or_unsupported_decode_dtype_is_refused():
-    layer = FewRowLinear(8, 8)
+    layer = DecodeLinear(8, 8)
     with pytest.raises(SsmusicError, match="--decode-dtype"):
         layer.set_decode_dtype("float16")
     with pytest.raises(SsmusicError, match="CPU only"):
-        FewRowLinear(8, 8, device="meta").set_decode_dtype("int8")
+        DecodeLinear(8, 8, device="meta").set_decode_dtype("int8")

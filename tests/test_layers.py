@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssmusic.layers import EinFFT, FewRowLinear, SelfAttention, sinusoidal
+from ssmusic.layers import EinFFT, DecodeLinear, SelfAttention, sinusoidal
 
 
 def test_einfft_mixes_channels_only_never_time():
@@ -43,7 +43,7 @@ def test_kv_cache_is_preallocated_and_matches_full_attention():
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_decode_path_equals_f_linear(shape, bias):
     torch.manual_seed(0)
-    layer = FewRowLinear(48, 80, bias=bias)
+    layer = DecodeLinear(48, 80, bias=bias)
     x = torch.randn(*shape)
     expected = F.linear(x, layer.weight, layer.bias)
     with torch.no_grad():
