@@ -20,8 +20,9 @@ class DecodeLinear(nn.Linear):
     buffer: it follows .to(device) and never enters state_dict) that inference then uses; with
     autograd on, the float32 weight is always the one used. In float32 it is plain `F.linear`: this
     class used to compute 1-16 rows on CPU as `W @ x.T`, which MKL streamed faster with older torch;
-    with torch 2.13 `F.linear` is as fast or faster at every row count of a decode step
-    (`python benchmarks/linear_rows.py --threads 1 --out results/linear_rows.json`)."""
+    with torch 2.13 `F.linear` is ~2x faster at the 2 rows of one prompt, and that wrapper (a copy and
+    transposes around `W @ x.T`) was slower than `F.linear` at 4-16 rows too
+    (`python benchmarks/linear_rows.py --threads 1`)."""
 
     decode_dtype = "float32"
 
