@@ -104,7 +104,8 @@ def _cache_file() -> Path:
 
 def stream_context(codec: Codec, tolerance: float | None = None) -> Context:
     """measure_context(), remembered per codec object and on disk (the measurement decodes a few
-    dozen windows: about a second for Griffin-Lim, longer for DAC-44k on a CPU)."""
+    hundred windows: 10-50 s for the shipped Griffin-Lim codec on a 2-core CPU, minutes for DAC-44k;
+    benchmarks/stream_overlap.py records it)."""
     from ssmusic.atomic import read_json, write_json_atomic
 
     tolerance = default_tolerance(codec) if tolerance is None else tolerance
