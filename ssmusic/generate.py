@@ -211,10 +211,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weights the LM streams per token (bfloat16/int8: faster, logits within ~1%% of "
                              "float32; int8 is CPU only; default float32, the reference)")
     parser.add_argument("--compile", action="store_true",
-                        help="decode with a torch.compile'd step (simba/mamba; on CPU it needs a C++ compiler). "
-                             "Measured on 1 CPU thread, 33.7M model, one prompt: 23 vs 34 ms per step float32, 15 vs "
-                             "26 bfloat16, 10 vs 22 int8 (results/bench_decode.md). The first run compiles for ~30-40 s "
-                             "and caches it in ~/.cache/ssmusic/compile ($SSMUSIC_COMPILE_CACHE); later runs still "
-                             "spend ~6 s tracing and loading, repaid after ~600 steps (~14 s of audio at 43 frames/s): "
-                             "not worth it for short clips")
+                        help="decode with a torch.compile'd step (simba/mamba; on CPU it needs a C++ compiler): "
+                             "1.5-2.7x faster per step than eager (results/bench_decode*.md). The first run compiles "
+                             "for ~30 s and caches it in ~/.cache/ssmusic/compile ($SSMUSIC_COMPILE_CACHE); later "
+                             "runs still spend ~4-7 s tracing and loading, repaid only over clips of ~10 s or more")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")

@@ -97,15 +97,21 @@ def codec_fingerprint(codec: Codec, tolerance: float) -> str:
     return hashlib.sha1(key.encode()).hexdigest()
 
 
+# Contexts measured for the codecs that ship with the package, keyed like the user's cache: the first
+# stream of the default model then starts at once instead of measuring for tens of seconds. A codec
+# whose fingerprint differs (other weights, tolerance or measure_context version) is measured as before.
+SHIPPED_CONTEXTS = Path(__file__).parent / "assets" / "stream_context.json"
+
+
 def _cache_file() -> Path:
     root = os.environ.get("SSMUSIC_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ssmusic"
     return Path(root) / "stream_context.json"
 
 
 def stream_context(codec: Codec, tolerance: float | None = None) -> Context:
-    """measure_context(), remembered per codec object and on disk (the measurement decodes a few
-    hundred windows: 10-50 s for the shipped Griffin-Lim codec on a 2-core CPU, minutes for DAC-44k;
-    benchmarks/stream_overlap.py records it)."""
+    """measure_context(), remembered per codec object and on disk, or shipped (SHIPPED_CONTEXTS) for the
+    package's own codec (the measurement decodes a few hundred windows: 10-50 s for the shipped
+    Griffin-Lim codec on a 2-core CPU, minutes for DAC-44k; benchmarks/stream_overlap.py records it)."""
     from ssmusic.atomic import read_json, write_json_atomic
 
     tolerance = default_tolerance(codec) if tolerance is None else tolerance
@@ -117,8 +123,9 @@ def stream_context(codec: Codec, tolerance: float | None = None) -> Context:
         known = read_json(path) if path.is_file() else {}
     except (SsmusicError, OSError, ValueError):
         known = {}  # an unreadable cache is measured again and rewritten
-    if isinstance(known.get(key), dict):
-        context = Context(int(known[key]["left"]), int(known[key]["right"]))
+    entry = known.get(key) or read_json(SHIPPED_CONTEXTS).get(key)
+    if isinstance(entry, dict):
+        context = Context(int(entry["left"]), int(entry["right"]))
     else:
         context = measure_context(codec, tolerance)
         try:

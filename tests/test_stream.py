@@ -121,6 +121,18 @@ def test_context_is_measured_and_cached(tiny_codec_dir, tmp_path):
     assert (seamed - whole).abs().max() > default_tolerance(codec) * whole.abs().max()
 
 
+def test_the_shipped_codec_streams_without_measuring(monkeypatch):
+    # its context ships with the package (assets/stream_context.json); this fails when the codec, the
+    # tolerance or measure_context changes without that file being measured again
+    import ssmusic.stream as stream
+
+    def measuring(*_):
+        raise AssertionError("the shipped codec's context was measured, not read from SHIPPED_CONTEXTS")
+
+    monkeypatch.setattr(stream, "measure_context", measuring)
+    assert stream_context(load_codec()) == Context(29, 29)
+
+
 def test_stream_decoder_holds_back_the_look_ahead(tiny_codec_dir):
     codec = load_codec(tiny_codec_dir)
     decoder = StreamDecoder(codec, Context(3, 4))
