@@ -311,6 +311,8 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the tables, not the speed")
     parser.add_argument("--decode-floor", action="store_true",
                         help="only the decode floor, the one-prompt step per weight type and the batch table (~2 min)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="the decode floor tables time the eager step only (a cold compile takes minutes on a GPU)")
     parser.add_argument("--paper-size", action="store_true",
                         help="instead: the 281M paper-size SiMBA against the released generation loop (~6 min)")
     parser.add_argument("--out", default="bench.json", help="JSON results (and .md tables) path")

@@ -10,17 +10,21 @@ import torch
 from ssmusic.train_config import TrainConfig
 
 
-def setup() -> tuple[int, int]:
-    """(rank, world size); joins the process group when torchrun started several processes."""
+def uses_cuda(config: TrainConfig) -> bool:
+    return config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+
+
+def setup(config: TrainConfig) -> tuple[int, int]:
+    """(rank, world size); joins the process group when torchrun started several processes: NCCL
+    for CUDA training, gloo for CPU training (also on a machine with a GPU: NCCL has no CPU tensors)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
+        torch.distributed.init_process_group("nccl" if uses_cuda(config) else "gloo")
     return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
 
 
 def device_for(config: TrainConfig, rank: int) -> torch.device:
-    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
+    if uses_cuda(config):
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % max(1, torch.cuda.device_count()))
     return torch.device("cpu")
 

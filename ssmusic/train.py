@@ -186,7 +186,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
     checkpoint when `stop_after` ends the run early. On resume, `given` names the fields of `config`
     the caller set (the CLI: the flags on the command line); see resume_config."""
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    rank, world = distributed.setup()
+    rank, world = distributed.setup(config)
     if resume:
         config = resume_config(run_dir, config, given, announce=rank == 0)
     config, init = finetune.setup(data_dir, config, resume, given)  # checked before anything is built

@@ -26,6 +26,18 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _cpu_unless_device(request, monkeypatch):
+    """Tests that do not take `device` train on the CPU also where a GPU is visible: `ssmusic train`'s
+    "auto" device would otherwise pick CUDA, with bf16 autocast and kernels that are not
+    bit-reproducible, while they assert CPU results (exact resume, float32 losses). Only ssmusic's
+    choice is pinned: patching torch.cuda.is_available itself stops Triton finding its driver."""
+    if "device" not in request.fixturenames:
+        from ssmusic import distributed
+
+        monkeypatch.setattr(distributed, "uses_cuda", lambda config: config.device == "cuda")
+
+
 @pytest.fixture(scope="session")
 def tiny_codec_dir(tmp_path_factory):
     """A tiny offline codec (16 x 2 codebooks) fitted on tones: fast to fit, encode and decode."""
@@ -74,5 +86,15 @@ def tiny_model_dir(tmp_path_factory, tiny_dataset):
 
     run = tmp_path_factory.mktemp("tiny_run")
     config = TrainConfig(preset="tiny", steps=4, batch_size=4, eval_every=100, save_every=100, warmup_steps=1,
-                         model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8})
+                         model_overrides={"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8}, device="cpu")
     return train(tiny_dataset, run, config, progress=False)
+
+
+@pytest.fixture
+def transformers_mamba2_in_pytorch():
+    """transformers' Mamba2Mixer as the PyTorch reference it is meant to be here (see
+    ssmusic.bench.peers.transformers_mamba2_scan_in_pytorch)."""
+    from ssmusic.bench.peers import transformers_mamba2_scan_in_pytorch
+
+    with transformers_mamba2_scan_in_pytorch():
+        yield

@@ -58,6 +58,19 @@ def test_compiled_logits_match_eager(pair, dtype):
     assert (logits - reference).abs().max().item() < TOLERANCE[dtype]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_compiled_logits_match_eager_on_the_test_device(device, dtype, cache):
+    """The compiled step where inductor writes GPU kernels (Triton) instead of C++ loops: CUDA under
+    benchmarks/gpu_check.sh. On the CPU this is test_compiled_logits_match_eager."""
+    if device == "cpu":
+        pytest.skip("on the CPU: test_compiled_logits_match_eager")
+    eager = _model().to(device)
+    fast = compiled.compile_decode(_model().to(device), cache)
+    codes, text = (t.to(device) for t in _inputs(eager))
+    reference = eager.set_decode_dtype(dtype).recurrent_logits(codes, text)
+    assert (fast.set_decode_dtype(dtype).recurrent_logits(codes, text) - reference).abs().max().item() < TOLERANCE[dtype]
+
+
 def test_compiled_generation_samples_the_same_codes(pair):
     eager, fast = pair
     text = _inputs(eager)[1][:1]

@@ -26,6 +26,7 @@ def test_parameter_names_follow_mamba_ssm():
                      "norm.weight", "out_proj.weight"}
 
 
+@pytest.mark.usefixtures("transformers_mamba2_in_pytorch")
 def test_matches_transformers_mamba2_mixer_parallel_and_recurrent():
     reference, ours = _pair()
     x = torch.randn(2, 21, 32)
@@ -70,7 +71,7 @@ def test_fused_kernels_match_pure_pytorch_gradients():  # pragma: no cover - run
     for device in ("cpu", "cuda"):  # the pure-PyTorch chunked scan, then mamba-ssm's fused one
         model = ours.to(device)
         model.zero_grad()
-        inputs = x.to(device).requires_grad_()
+        inputs = x.to(device).clone().requires_grad_()  # a leaf on each device (x itself stays grad-free)
         model(inputs).pow(2).sum().backward()
         grads.append([inputs.grad.cpu()] + [p.grad.cpu() for p in model.parameters()])
     for pure, fused in zip(*grads):

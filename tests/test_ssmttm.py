@@ -258,6 +258,7 @@ def _imported(release, tmp_path):
     return reference, MusicLM.from_pretrained(out), out
 
 
+@pytest.mark.usefixtures("transformers_mamba2_in_pytorch")
 def test_imported_logits_equal_the_released_forward(release, tmp_path):
     reference, ours, _ = _imported(release, tmp_path)
     card = TINY["vocab"] - 1

@@ -32,14 +32,16 @@ def run(args) -> int:
     if args.decode_floor:
         results = {"preset": args.preset if not args.quick else "tiny", "device": args.device, "threads": threads,
                    **decode_floor_tables(args.preset if not args.quick else "tiny",
-                                         args.steps if not args.quick else 3, threads, args.device, args.quick)}
+                                         args.steps if not args.quick else 3, threads, args.device, args.quick,
+                                         compile_step=not args.no_compile)}
     elif args.paper_size:
         results = {"preset": "paper", "device": args.device, "threads": threads, "matmul": {}, "decode": {},
                    "paper_loop": {}, "peers": {}, "training": {}, "end_to_end": {},
                    "paper_size": paper_size(threads, args.device)}
     else:
         results = run_all(args.preset if not args.quick else "tiny", positions,
-                          args.steps if not args.quick else 3, args.threads, args.device, args.quick)
+                          args.steps if not args.quick else 3, args.threads, args.device, args.quick,
+                          compile_step=not args.no_compile)
     text = tables(results)
     print(text)
     if args.out:

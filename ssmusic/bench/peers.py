@@ -3,6 +3,8 @@ at our model's size, and DAC 44.1 kHz decoding."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import statistics
 import time
 
@@ -80,12 +82,32 @@ def musicgen(preset: str, new_tokens: int, device: str = "cpu") -> dict:
     model = MusicgenForCausalLM(config).to(device).eval()
     start = torch.full((2, 1), config.pad_token_id, dtype=torch.long, device=device)
     text = torch.randn(2, 16, config.hidden_size, device=device)
+    # the cache argument was renamed within transformers 5 (past_key_values in 5.17, cache in 5.24)
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     inputs = {"input_ids": start, "encoder_hidden_states": text,
-              "cache": EncoderDecoderCache(DynamicCache(), DynamicCache()), "num_return_sequences": 1}
+              cache_arg: EncoderDecoderCache(DynamicCache(), DynamicCache()), "num_return_sequences": 1}
     steps = _timed_generate(model, inputs, new_tokens)
     return {"ms_per_step_first_100": 1000 * statistics.median(steps[:100]),
             "ms_per_step_last_100": 1000 * statistics.median(steps[-100:]), "total_s": sum(steps),
             "parameters": sum(p.numel() for p in model.parameters()), "layers": config.num_hidden_layers}
+
+
+@contextlib.contextmanager
+def transformers_mamba2_scan_in_pytorch():
+    """transformers' Mamba2 with its own PyTorch scan functions: it swaps them for mamba-ssm's Triton
+    kernels whenever mamba-ssm imports, whatever the tensors' device, and Triton cannot read CPU
+    tensors (found on a GPU machine with mamba-ssm installed)."""
+    from transformers.models.mamba2 import modeling_mamba2
+
+    swapped = {name: fn for name, fn in vars(modeling_mamba2).items()
+               if name.startswith("mamba2_") and callable(getattr(fn, "__wrapped__", None))}
+    try:
+        for name, fn in swapped.items():
+            setattr(modeling_mamba2, name, fn.__wrapped__)
+        yield
+    finally:
+        for name, fn in swapped.items():
+            setattr(modeling_mamba2, name, fn)
 
 
 @torch.inference_mode()
@@ -102,7 +124,8 @@ def mamba2_peer(preset: str, new_tokens: int, device: str = "cpu") -> dict:
     torch.manual_seed(0)
     model = Mamba2ForCausalLM(config).to(device).eval()
     inputs = {"input_ids": torch.zeros(2, 1, dtype=torch.long, device=device)}
-    steps = _timed_generate(model, inputs, new_tokens)
+    with transformers_mamba2_scan_in_pytorch() if device == "cpu" else contextlib.nullcontext():
+        steps = _timed_generate(model, inputs, new_tokens)
     return {"ms_per_step_first_100": 1000 * statistics.median(steps[:100]),
             "ms_per_step_last_100": 1000 * statistics.median(steps[-100:]),
             "parameters": sum(p.numel() for p in model.parameters())}

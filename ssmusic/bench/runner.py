@@ -25,14 +25,15 @@ MEASUREMENTS = {"decode": ours.decode, "released_loop": ours.released_loop, "end
 
 
 def decode_floor_tables(preset: str, steps: int, threads: int, device: str, quick: bool = False,
-                        progress: bool = True) -> dict:
+                        progress: bool = True, compile_step: bool = True) -> dict:
     """The floor, the one-prompt step per weight type, the batch throughput table, and how far the
     shipped default model's logits move with bf16 / int8 weights: each in its own process. Eager and
     compiled steps (ssmusic.compiled, its cache in the default directory); `quick` skips the compiled
-    ones (a compile takes tens of seconds) and the compile's cold and warm start."""
+    ones (a compile takes tens of seconds) and the compile's cold and warm start, as does
+    `compile_step=False`."""
     run = partial(measure, isolate=not quick)
     say = print if progress else (lambda *a, **k: None)
-    compiled = not quick
+    compiled = compile_step and not quick
     say("decode floor: weight streaming vs the one-prompt step (float32, bfloat16, int8), eager"
         + (" and compiled" if compiled else ""), flush=True)
     out = {"floor": run("decode_floor", threads, preset=preset, steps=steps, device=device,
@@ -69,7 +70,7 @@ def measure(name: str, threads: int, isolate: bool = True, **kwargs) -> dict:
 
 
 def run_all(preset: str = "small", positions=POSITIONS, steps: int = 20, threads: int = 0, device: str = "cpu",
-            quick: bool = False, progress: bool = True) -> dict:
+            quick: bool = False, progress: bool = True, compile_step: bool = True) -> dict:
     """Every table of `ssmusic bench`. `quick` shrinks everything for smoke tests."""
     threads = threads or torch.get_num_threads()
     run = partial(measure, isolate=not quick)
@@ -78,7 +79,7 @@ def run_all(preset: str = "small", positions=POSITIONS, steps: int = 20, threads
     results: dict = {"preset": preset, "device": device, "threads": threads, "steps": steps, "decode": {},
                      "paper_loop": {}, "training": {}, "peers": {}, "end_to_end": {}}
     results["matmul"] = run("matmul_gflops", threads, device=device)
-    results.update(decode_floor_tables(preset, steps, threads, device, quick, progress))
+    results.update(decode_floor_tables(preset, steps, threads, device, quick, progress, compile_step))
     for backbone in ("simba", "mamba", "transformer"):
         for position in positions:
             say(f"decode {backbone} @ {position}", flush=True)

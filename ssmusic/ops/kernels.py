@@ -31,7 +31,9 @@ def _mamba_ssm():
 
 
 def use_fused(tensor: torch.Tensor) -> bool:
-    return tensor.is_cuda and _mamba_ssm() is not None
+    # under torch.compile the reference ops are what inductor fuses into its own kernels; mamba-ssm's
+    # autotuned Triton calls (and the import probe) cannot be traced into a full graph
+    return tensor.is_cuda and not torch.compiler.is_compiling() and _mamba_ssm() is not None
 
 
 def chunk_scan(x, dt, A, B, C, chunk_size: int, D, initial_state=None):
@@ -51,10 +53,14 @@ def state_step(state, x, dt, A, B, C, D, scratch=None):
     if use_fused(x):
         _, update = _mamba_ssm()
         heads, headdim, d_state = state.shape[1:]
+        # dt arrives with its bias and softplus applied; a zero bias is still passed because, with A
+        # and dt broadcast over the head dimension (its fast path), mamba-ssm 2.3 reads
+        # dt_bias.stride() and fails on None (found on an H200: results/gpu_check_h200.md)
+        no_bias = dt.new_zeros(1).expand(heads, headdim)
         return update(
             state, x, dt[..., None].expand(-1, -1, headdim),
             A[:, None, None].expand(heads, headdim, d_state), B, C,
-            D[:, None].expand(heads, headdim), dt_softplus=False)
+            D[:, None].expand(heads, headdim), dt_bias=no_bias, dt_softplus=False)
     from ssmusic.ops.scan import ssd_step
 
     return ssd_step(state, x, dt, A, B, C, D, scratch)
