@@ -15,7 +15,6 @@ incomplete and readers refuse it. A file that cannot be read is reported and ski
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from dataclasses import asdict, dataclass

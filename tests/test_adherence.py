@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
 from ssmusic.metrics.adherence import adherence, label_accuracy, read_labels
 from ssmusic.metrics.classifier import clip_features, fit

@@ -5,7 +5,6 @@ where no Chromium is installed. Screenshots are kept under test-artifacts/ (git-
 """
 
 import shutil
-from pathlib import Path
 
 import pytest
 
