@@ -30,6 +30,12 @@ def _mamba_ssm():
     return mamba_chunk_scan_combined, selective_state_update
 
 
+@functools.lru_cache(maxsize=8)
+def _zero(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """One zero per device and dtype, made once: not a fill launched per layer and per decode step."""
+    return torch.zeros(1, device=device, dtype=dtype)
+
+
 def use_fused(tensor: torch.Tensor) -> bool:
     # under torch.compile the reference ops are what inductor fuses into its own kernels; mamba-ssm's
     # autotuned Triton calls (and the import probe) cannot be traced into a full graph
@@ -56,7 +62,7 @@ def state_step(state, x, dt, A, B, C, D, scratch=None):
         # dt arrives with its bias and softplus applied; a zero bias is still passed because, with A
         # and dt broadcast over the head dimension (its fast path), mamba-ssm 2.3 reads
         # dt_bias.stride() and fails on None (found on an H200: results/gpu_check_h200.md)
-        no_bias = dt.new_zeros(1).expand(heads, headdim)
+        no_bias = _zero(dt.device, dt.dtype).expand(heads, headdim)
         return update(
             state, x, dt[..., None].expand(-1, -1, headdim),
             A[:, None, None].expand(heads, headdim, d_state), B, C,
