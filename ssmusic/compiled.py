@@ -1,9 +1,9 @@
 """The decode step through torch.compile (inductor), its compiled code cached on disk.
 
-Why: an eager step is ~300 small ATen ops (each a Python and dispatcher round trip), and with many
-prompts the SSM state update reads and writes the state several times (mul_, addcmul_, read-out):
-inductor fuses the elementwise work around the matrix products into a few C++ loops and the state
-update into one pass (see ops.scan._fusable_step). The eager step stays the reference.
+Why: an eager step is ~300 small ATen ops (each a Python and dispatcher round trip): inductor fuses
+the elementwise work around the matrix products into a few C++ loops. The SSM state update stays one
+opaque call to ops.cpu_step's one-pass kernel on the CPU (inductor's own code for it takes three
+passes). The eager step stays the reference.
 
 `compile_decode(model)` replaces the model's `step` with a compiled one *on that instance*
 (`eager_decode` undoes it), so every loop that decodes - MusicLM.generate and generate_frames,
@@ -14,7 +14,7 @@ frames do not recompile. Backbones with self-attention are refused: their KV cac
 Python int that would recompile every frame.
 
 A cold compile takes tens of seconds (`ssmusic bench --decode-floor` records it); inductor's
-FX-graph and AOTAutograd caches under `cache_dir()` make later processes start in seconds.
+FX-graph and AOTAutograd caches under `cache.compile_dir()` make later processes start in seconds.
 """
 
 from __future__ import annotations
@@ -24,21 +24,17 @@ from pathlib import Path
 
 import torch
 
+from ssmusic.cache import compile_dir
 from ssmusic.errors import SsmusicError
+from ssmusic.ops import cpu_step
 
-CACHE_ENV = "SSMUSIC_COMPILE_CACHE"
 RECOMPILE_LIMIT = 64  # graphs per compiled function: (rows, dtype, grad mode) pairs; torch's 8 is few
-
-
-def cache_dir() -> Path:
-    """$SSMUSIC_COMPILE_CACHE, else ~/.cache/ssmusic/compile."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ssmusic" / "compile")
 
 
 def use_disk_cache(directory: str | Path | None = None) -> Path:
     """Point inductor's on-disk caches (FX graphs, AOTAutograd graphs, generated C++) at `directory`
-    (default cache_dir()): a graph compiled once is then loaded, not compiled, by later processes."""
-    directory = Path(directory or cache_dir())
+    (default cache.compile_dir()): a graph compiled once is then loaded, not compiled, by later processes."""
+    directory = Path(directory or compile_dir())
     directory.mkdir(parents=True, exist_ok=True)
     # inductor reads this variable at every cache access (torch._inductor.runtime.cache_dir_utils)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(directory)
@@ -55,6 +51,7 @@ def compile_decode(model: torch.nn.Module, directory: str | Path | None = None) 
         raise SsmusicError("--compile: recurrent backbones only (simba, mamba); a transformer's KV cache "
                            "grows every frame and would recompile the step each time")
     use_disk_cache(directory)
+    cpu_step.available()  # built or loaded now: the trace reads the outcome, it cannot run a compiler
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     # fullgraph: a graph break would silently fall back to eager pieces; dynamic=False: one graph per
     # shape, which decoding a clip keeps, and static shapes compile to the tightest loops

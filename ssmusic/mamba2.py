@@ -64,7 +64,7 @@ class Mamba2(nn.Module):
 
     def allocate(self, batch: int, device: torch.device, dtype: torch.dtype) -> SSMState:
         return SSMState(
-            conv=torch.zeros(batch, self.conv_dim, self.d_conv - 1, device=device, dtype=dtype),
+            conv=torch.zeros(batch, self.d_conv - 1, self.conv_dim, device=device, dtype=dtype),
             ssm=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32),
             scratch=torch.empty(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32))
 
@@ -77,9 +77,9 @@ class Mamba2(nn.Module):
         if mask is not None:
             xbc = xbc * mask[..., None].to(xbc.dtype)
         if state is not None:
-            tail = xbc[:, -(self.d_conv - 1):].transpose(1, 2)
+            tail = xbc[:, -(self.d_conv - 1):]
             state.conv.zero_()
-            state.conv[..., state.conv.shape[-1] - tail.shape[-1]:].copy_(tail)
+            state.conv[:, state.conv.shape[1] - tail.shape[1]:].copy_(tail)
         xbc = F.silu(self.conv1d(xbc.transpose(1, 2))[..., :length].transpose(1, 2))
         if mask is not None:
             xbc = xbc * mask[..., None].to(xbc.dtype)
@@ -95,9 +95,9 @@ class Mamba2(nn.Module):
     def step(self, hidden: torch.Tensor, state: SSMState) -> torch.Tensor:
         """One token: hidden [B, d] -> [B, d]; `state` is updated in place."""
         z, xbc, dt = self._split(self.in_proj(hidden))
-        window = torch.cat([state.conv, xbc[..., None]], dim=-1)  # [B, conv_dim, d_conv]
-        state.conv.copy_(window[..., 1:])
-        xbc = F.silu((window * self.conv1d.weight[:, 0]).sum(-1) + self.conv1d.bias)
+        window = torch.cat([state.conv, xbc[:, None]], dim=1)  # [B, d_conv, conv_dim], oldest first
+        state.conv.copy_(window[:, 1:])
+        xbc = F.silu((window * self.conv1d.weight[:, 0].T).sum(1) + self.conv1d.bias)
         x, B, C = self._ssm_inputs(xbc)
         dt = F.softplus(dt.float() + self.dt_bias.float())
         A = -torch.exp(self.A_log.float())

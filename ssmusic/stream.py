@@ -14,7 +14,6 @@ decoded audio changes), never assumed. benchmarks/stream_overlap.py records the 
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,8 +103,9 @@ SHIPPED_CONTEXTS = Path(__file__).parent / "assets" / "stream_context.json"
 
 
 def _cache_file() -> Path:
-    root = os.environ.get("SSMUSIC_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ssmusic"
-    return Path(root) / "stream_context.json"
+    from ssmusic.cache import root
+
+    return root() / "stream_context.json"
 
 
 def stream_context(codec: Codec, tolerance: float | None = None) -> Context:

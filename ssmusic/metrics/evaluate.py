@@ -95,7 +95,9 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
         raise SsmusicError(f"--metrics: unknown {unknown}; expected some of {list(METRICS)}")
     ref_rows = collect_rows(reference, split)
     gen_items, ref_items = collect(generated), [(r["path"], r["caption"]) for r in ref_rows]
-    cache_root = Path(cache_dir or Path.home() / ".cache" / "ssmusic" / "embeddings")
+    from ssmusic.cache import root
+
+    cache_root = Path(cache_dir or root() / "embeddings")
     results: dict = {"generated": str(generated), "reference": str(reference), "split": split,
                      "n_generated": len(gen_items), "n_reference": len(ref_items)}
 

@@ -1,4 +1,5 @@
-"""The one dispatch point between the pure-PyTorch Mamba2 path and mamba_ssm's fused CUDA kernels.
+"""The one dispatch point between the pure-PyTorch Mamba2 path and the fused kernels: mamba_ssm's on
+CUDA, and for the recurrent step on the CPU ops.cpu_step (built from C with the system compiler).
 
 mamba_ssm is optional (`pip install ssmusic[cuda]`); it is used only when importable *and* the
 tensors are on CUDA. Parameters are identical on both paths, so one checkpoint runs on either.
@@ -67,6 +68,9 @@ def state_step(state, x, dt, A, B, C, D, scratch=None):
             state, x, dt[..., None].expand(-1, -1, headdim),
             A[:, None, None].expand(heads, headdim, d_state), B, C,
             D[:, None].expand(heads, headdim), dt_bias=no_bias, dt_softplus=False)
+    from ssmusic.ops import cpu_step
     from ssmusic.ops.scan import ssd_step
 
+    if cpu_step.usable(state):
+        return cpu_step.ssd_step_(state, x, dt, A, B, C, D).to(x.dtype)
     return ssd_step(state, x, dt, A, B, C, D, scratch)

@@ -144,11 +144,13 @@ def ssd_step(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, A: torch.Te
 
 def _fusable_step(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, decay: torch.Tensor, Bh: torch.Tensor,
                   Ch: torch.Tensor, D: torch.Tensor | None) -> torch.Tensor:
-    """ssd_step as written for inductor (torch.compile): the read-out taken from the state *before*
-    the update, S_t C = a S_{t-1} C + u (B . C) with u = dt x, so the whole step reads the state once
-    and writes it once, in one generated loop. Written the eager way (read-out of the new state),
-    inductor stores the new state twice (a temporary and the state) and reads it again for the
-    read-out: at 128 rows that compiled step was slower than eager."""
+    """ssd_step as written for inductor (torch.compile) where the fused kernels do not run (a CUDA
+    step under compile): the read-out taken from the state *before* the update,
+    S_t C = a S_{t-1} C + u (B . C) with u = dt x. Written the eager way (read-out of the new state),
+    inductor's CPU code stored the new state twice (a temporary and the state) and read it again.
+    This form is not one pass on the CPU either (measured, torch 2.13: inductor reads the state for
+    the read-out and applies every layer's state update at the end of the graph), which is why a CPU
+    decode step calls ops.cpu_step instead."""
     u = dt[..., None] * x.to(state.dtype)  # [B, H, P]
     y = decay[..., None] * (state * Ch[:, :, None, :]).sum(-1) + u * (Bh * Ch).sum(-1)[..., None]
     state.copy_(state * decay[..., None, None] + u[..., None] * Bh[:, :, None, :])
