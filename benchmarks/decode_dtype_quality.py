@@ -1,13 +1,14 @@
-"""Does decoding with bf16 or int8 weights keep the music? FAD, KL and instrument adherence of the
-shipped model with each decode weight type, on the demo test captions (seed 0, 10 s), as the
-README's "Following the prompt" table measures float32; and float32 with another seed, to show how
-much the scores move between two samplings of the same model.
+"""Does decoding with bf16 or int8 weights, or a bf16 SSM state, keep the music? FAD, KL and
+instrument adherence of the shipped model with each decode type, on the demo test captions (seed 0,
+10 s), as the README's "Following the prompt" table measures float32; and float32 with another
+seed, to show how much the scores move between two samplings of the same model.
 
     python benchmarks/decode_dtype_quality.py DEMO_DIR --out runs/decode_dtype \
-        --results results/decode_dtype_quality.json [--dtypes float32,bfloat16,int8]
+        --results results/decode_dtype_quality.json [--dtypes float32,bfloat16,int8,float32/bfloat16]
 
-Each generation is `ssmusic generate --prompts-from DEMO_DIR/captions.csv --split test --seed 0
---decode-dtype D -o OUT/D` (a finished folder is reused), scored with `ssmusic evaluate`'s metrics.
+A type is WEIGHTS or WEIGHTS/STATE (`--state-dtype`, float32 when not given). Each generation is
+`ssmusic generate --prompts-from DEMO_DIR/captions.csv --split test --seed 0 --decode-dtype WEIGHTS
+--state-dtype STATE -o OUT/NAME` (a finished folder is reused), scored with `ssmusic evaluate`'s metrics.
 Beside the scores: how many generated clips are sample-for-sample the float32 clip (a sampled
 sequence diverges at the first token whose draw flips, so this is strict), and the generation time.
 """
@@ -34,13 +35,18 @@ def generate(demo: Path, out: Path, dtype: str, seed: int = 0) -> float | None:
     if target.is_dir() and len(list(target.glob("*.wav"))) >= expected:
         return None
     started = time.perf_counter()
+    weights, _, state = dtype.partition("/")
     subprocess.run([sys.executable, "-m", "ssmusic", "generate", "--prompts-from", str(captions), "--split", "test",
-                    "--seed", str(seed), "--decode-dtype", dtype, "-o", str(target)], check=True)
+                    "--seed", str(seed), "--decode-dtype", weights, "--state-dtype", state or "float32",
+                    "-o", str(target)], check=True)
     return time.perf_counter() - started
 
 
 def row_name(dtype: str, seed: int) -> str:
-    return dtype if seed == 0 else f"{dtype}_seed{seed}"
+    """float32, bfloat16/bfloat16 -> bfloat16_state-bfloat16, float32 seed 1 -> float32_seed1."""
+    weights, _, state = dtype.partition("/")
+    name = weights if state in ("", "float32") else f"{weights}_state-{state}"
+    return name if seed == 0 else f"{name}_seed{seed}"
 
 
 def same_audio(reference: Path, other: Path) -> dict:

@@ -33,8 +33,11 @@ RECOMPILE_LIMIT = 64  # graphs per compiled function: (rows, dtype, grad mode) p
 
 def use_disk_cache(directory: str | Path | None = None) -> Path:
     """Point inductor's on-disk caches (FX graphs, AOTAutograd graphs, generated C++) at `directory`
-    (default cache.compile_dir()): a graph compiled once is then loaded, not compiled, by later processes."""
-    directory = Path(directory or compile_dir())
+    (default cache.compile_dir()): a graph compiled once is then loaded, not compiled, by later processes.
+    Graphs go in a subfolder named by ops.cpu_step's source: inductor's cache key does not see a custom
+    op's declared outputs, so a graph cached before that file changed could be loaded and misread them
+    (seen while writing it: a stale graph read the float32 read-out as bfloat16)."""
+    directory = Path(directory or compile_dir()) / f"graphs-{cpu_step.fingerprint()}"
     directory.mkdir(parents=True, exist_ok=True)
     # inductor reads this variable at every cache access (torch._inductor.runtime.cache_dir_utils)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(directory)

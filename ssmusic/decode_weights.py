@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from ssmusic.errors import SsmusicError
 
 DECODE_DTYPES = ("float32", "bfloat16", "int8")
+STATE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 FEW_ROWS = 16  # at most this many bf16 rows take the W @ x.T product on CPU
 
 
@@ -24,6 +25,13 @@ def check_decode_dtype(dtype: str, device: torch.device | str) -> None:
     if dtype == "int8" and torch.device(device).type != "cpu":
         # torch's int8 weight-only matmul (_weight_int8pack_mm) has CPU and MPS kernels only
         raise SsmusicError("--decode-dtype int8: CPU only (on a GPU use bfloat16)")
+
+
+def state_dtype(name: str) -> torch.dtype:
+    """The SSM decode state's storage type by name (--state-dtype)."""
+    if name not in STATE_DTYPES:
+        raise SsmusicError(f"--state-dtype: expected one of {', '.join(STATE_DTYPES)}, got {name!r}")
+    return STATE_DTYPES[name]
 
 
 def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

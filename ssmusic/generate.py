@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
-    model.lm.set_decode_dtype(args.decode_dtype)
+    model.lm.set_decode_dtype(args.decode_dtype).set_state_dtype(args.state_dtype)
     if args.compile:
         model.compile_decode()
     audio_prompt = None
@@ -210,6 +210,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode-dtype", choices=["float32", "bfloat16", "int8"], default="float32",
                         help="weights the LM streams per token (bfloat16/int8: faster, logits within ~1%% of "
                              "float32; int8 is CPU only; default float32, the reference)")
+    parser.add_argument("--state-dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="how the SSM decode state is stored (bfloat16: half the bytes a step moves with "
+                             "many prompts; computed in float32, rounded when stored; default float32)")
     parser.add_argument("--compile", action="store_true",
                         help="decode with a torch.compile'd step (simba/mamba; on CPU it needs a C++ compiler): "
                              "1.5-2.7x faster per step than eager (results/bench_decode*.md). The first run compiles "

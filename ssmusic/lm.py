@@ -26,9 +26,10 @@ import torch.nn.functional as F
 
 from ssmusic.blocks import Block, rename_legacy_keys
 from ssmusic.config import LMConfig, load_config, save_config
-from ssmusic.decode_weights import check_decode_dtype
+from ssmusic.decode_weights import check_decode_dtype, state_dtype
 from ssmusic.errors import SsmusicError
 from ssmusic.layers import MLP, CrossAttention, DecodeLinear, RMSNorm, SelfAttention, init_linear, sinusoidal
+from ssmusic.mamba2 import Mamba2
 from ssmusic.patterns import build_delay, forced_tokens, revert_delay
 from ssmusic.sampling import SamplingParams, draw_as_sampling, sample_next
 from ssmusic.state import DecodeState
@@ -192,14 +193,19 @@ class MusicLM(nn.Module):
                            torch.zeros(batch, dtype=torch.long, device=device))
 
     def set_decode_dtype(self, dtype: str) -> "MusicLM":
-        """The type of the weights inference streams: "float32" (the reference), "bfloat16" or "int8"
-        (weight-only, CPU) copies of every linear layer's weight (see ssmusic.decode_weights).
-        Embeddings, norms and the SSM's own parameters stay float32: a step reads one embedding row
-        and the rest is under 1% of the bytes. Training is unaffected (it runs with autograd on)."""
+        """Weights inference streams: "float32" (the reference), "bfloat16" or "int8" (CPU) copies of
+        every linear weight (ssmusic.decode_weights); the rest stays float32. Training is unaffected."""
         check_decode_dtype(dtype, self.null.device)
-        for module in self.modules():
-            if isinstance(module, DecodeLinear):
-                module.set_decode_dtype(dtype)
+        for module in (m for m in self.modules() if isinstance(m, DecodeLinear)):
+            module.set_decode_dtype(dtype)
+        return self
+
+    def set_state_dtype(self, dtype: str) -> "MusicLM":
+        """How new decode states store the SSM state: "float32" (the reference) or "bfloat16" (half the
+        bytes a many-prompt step moves; computed in float32, rounded once per step: ops.cpu_step)."""
+        dtype = state_dtype(dtype)
+        for module in (m for m in self.modules() if isinstance(m, Mamba2)):
+            module.state_dtype = dtype
         return self
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
@@ -360,8 +366,7 @@ class MusicLM(nn.Module):
 
     # ---- persistence --------------------------------------------------------------------------
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
-        """nn.Module.load_state_dict that also takes the earlier, unnamed block layout (see
-        blocks.rename_legacy_keys): training checkpoints from before the rename still resume."""
+        """Also takes the earlier, unnamed block layout (blocks.rename_legacy_keys): old checkpoints resume."""
         return super().load_state_dict(rename_legacy_keys(dict(state_dict), self.config), strict, assign)
 
     def num_parameters(self) -> int:
@@ -378,7 +383,7 @@ class MusicLM(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "MusicLM":
-        from ssmusic.tensors import load_tensors
+        from ssmusic.tensors import check_shapes, load_tensors
 
         directory = Path(directory)
         if directory.is_file():
@@ -386,13 +391,9 @@ class MusicLM(nn.Module):
         config = load_config(LMConfig, directory / "lm_config.json")
         model = cls(config)
         state = rename_legacy_keys(load_tensors(directory / "model.safetensors", map_location), config)
-        missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
-        if missing or unexpected:
+        if (missing := set(model.state_dict()) - set(state)) | (unexpected := set(state) - set(model.state_dict())):
             raise SsmusicError(f"{directory / 'model.safetensors'}: weights do not fit lm_config.json "
                                f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
-        for name, tensor in model.state_dict().items():
-            if state[name].shape != tensor.shape:
-                raise SsmusicError(f"{directory / 'model.safetensors'}: {name} has shape "
-                                   f"{tuple(state[name].shape)}, lm_config.json implies {tuple(tensor.shape)}")
+        check_shapes(model.state_dict(), state, str(directory / "model.safetensors"), "lm_config.json")
         model.load_state_dict(state)
         return model.to(map_location).eval()

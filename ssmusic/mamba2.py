@@ -54,6 +54,8 @@ class Mamba2(nn.Module):
         self.D = nn.Parameter(torch.ones(self.nheads))
         self.norm = GatedRMSNorm(self.d_inner, group_size=self.d_inner // ngroups)
         self.out_proj = DecodeLinear(self.d_inner, d_model, bias=False)
+        # the decode state's SSM part: float32 (the reference), or bfloat16 storage (MusicLM.set_state_dtype)
+        self.state_dtype = torch.float32
 
     def _split(self, projected: torch.Tensor):
         return projected.split([self.d_inner, self.conv_dim, self.nheads], dim=-1)
@@ -65,8 +67,9 @@ class Mamba2(nn.Module):
     def allocate(self, batch: int, device: torch.device, dtype: torch.dtype) -> SSMState:
         return SSMState(
             conv=torch.zeros(batch, self.d_conv - 1, self.conv_dim, device=device, dtype=dtype),
-            ssm=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32),
-            scratch=torch.empty(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32))
+            ssm=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=self.state_dtype),
+            scratch=torch.empty(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32)
+            if self.state_dtype == torch.float32 else None)
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None = None,
                 state: SSMState | None = None) -> torch.Tensor:

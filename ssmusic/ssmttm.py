@@ -36,6 +36,7 @@ from ssmusic.atomic import atomic_dir
 from ssmusic.atomic import read_json
 from ssmusic.config import LMConfig, PipelineConfig, save_config
 from ssmusic.errors import SsmusicError
+from ssmusic.tensors import check_shapes
 
 PREFIX = "music_model."
 TEXT_ENCODER_PREFIX = "text_encoder."
@@ -287,10 +288,7 @@ def import_checkpoint(ckpt: str | os.PathLike, config_json: str | os.PathLike, o
     if missing:
         raise SsmusicError(f"{ckpt}: the checkpoint lacks {len(missing)} weight(s) of the released model, "
                            f"e.g. {missing[:3]} (ssmusic names)")
-    for name, tensor in expected.items():
-        if weights[name].shape != tensor.shape:
-            raise SsmusicError(f"{ckpt}: {name} has shape {list(weights[name].shape)}, the config implies "
-                               f"{list(tensor.shape)}")
+    check_shapes(expected, weights, str(ckpt), "the config")
     model.load_state_dict(weights)
     with atomic_dir(out) as staging:
         model.save_pretrained(staging)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
@@ -31,3 +32,13 @@ def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") ->
         return load_file(str(path), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
         raise SsmusicError(f"{path}: not a readable safetensors file ({err})") from None
+
+
+def check_shapes(expected: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor], source: str,
+                 implied_by: str) -> None:
+    """Every tensor in `weights` that `expected` names has its expected shape, else a one-line error
+    naming the first that does not (and what implies the expected shape)."""
+    for name, tensor in expected.items():
+        if name in weights and weights[name].shape != tensor.shape:
+            raise SsmusicError(f"{source}: {name} has shape {list(weights[name].shape)}, {implied_by} implies "
+                               f"{list(tensor.shape)}")

@@ -1,6 +1,8 @@
 import json
 
+from ssmusic.bench import floor
 from ssmusic.cli import main
+
 
 
 def test_quick_bench_produces_every_table(tmp_path, capsys):
@@ -19,6 +21,8 @@ def test_quick_bench_produces_every_table(tmp_path, capsys):
     assert e2e["simba"]["frames"] == 120 and e2e["simba"]["wall_s"] > 0 and e2e["dac_decode"]["wall_s"] > 0
     assert results["peers"]["musicgen"]["layers"] >= 1
     assert (tmp_path / "b.md").read_text().startswith("preset tiny")
+    assert {(r["dtype"], r["state"]) for r in results["batch"]["rows"].values()} == set(floor.BATCH_TYPES)
+    assert results["agreement"]["bfloat16 state"]["top1_agreement"] > 0.5
 
 
 def test_paper_size_table_integrates_the_measured_positions():
@@ -54,12 +58,17 @@ def test_decode_floor_tables_show_the_compiled_step_beside_the_eager_one():
              "compiled": {"float32": {**step, "ms": 1.5, "x_floor": 0.75, "first_step_s": 30.0}}}
     row = {"prompts": 64, "dtype": "float32", "ms_per_step": 100.0, "tokens_per_s": 640.0, "gflops": 50.0,
            "pct_of_peak": 25.0}
-    batch = {"matmul_gflops": 200.0, "rows": {"float32@64": {**row, "path": "eager"},
-                                              "compiled float32@64": {**row, "path": "compiled", "pct_of_peak": 40.0}}}
+    batch = {"matmul_gflops": 200.0, "bf16_matmul_gflops": 900.0,
+             "rows": {"float32@64": {**row, "path": "eager"},
+                      "compiled float32@64": {**row, "path": "compiled", "pct_of_peak": 40.0},
+                      "compiled bfloat16/bfloat16@64": {**row, "dtype": "bfloat16", "state": "bfloat16",
+                                                        "path": "compiled", "pct_of_peak": 70.0}}}
     start = {"cold": {"first_step_s": 40.0, "cache_hits": 0, "cache_misses": 2},
              "warm": {"first_step_s": 4.0, "cache_hits": 2, "cache_misses": 0}}
     text = tables({"preset": "small", "device": "cpu", "threads": 1, "floor": floor, "batch": batch,
                    "compile_start": start})
     assert "| float32 | compiled | 10 | 2.00 | 1.50 | 0.75 |" in text
-    assert "| float32 | compiled | 64 | 100.0 | 640 | 50.0 | 40 |" in text
+    assert "| float32 | float32 | compiled | 64 | 100.0 | 640 | 50.0 | 40 |" in text
+    assert "| bfloat16 | bfloat16 | compiled | 64 | 100.0 | 640 | 50.0 | 70 |" in text
+    assert "float32 matmul peak 200 GFLOP/s; the bfloat16 matmul peak is 900" in text
     assert "first step 40.0 s with an empty compile cache" in text and "4.0 s with it filled (2 hits" in text

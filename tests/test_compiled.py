@@ -3,6 +3,7 @@ logits and sampled codes, for float32 and the bf16 / int8 decode weights; its on
 recompiles from one frame to the next. One compile per (rows, dtype), shared by the module."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -123,3 +124,14 @@ def test_eager_decode_restores_the_reference(tmp_path):
     assert compiled.is_compiled(model)
     assert not compiled.is_compiled(compiled.eager_decode(model))
     assert model.step.__func__ is MusicLM.step
+
+
+def test_graphs_are_cached_per_version_of_the_cpu_step_op(tmp_path, monkeypatch):
+    from ssmusic.compiled import use_disk_cache
+    from ssmusic.ops import cpu_step
+
+    # use_disk_cache sets TORCHINDUCTOR_CACHE_DIR: restored after the test
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", os.environ.get("TORCHINDUCTOR_CACHE_DIR", ""))
+    graphs = use_disk_cache(tmp_path)
+    assert graphs == tmp_path / f"graphs-{cpu_step.fingerprint()}" and graphs.is_dir()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(graphs)

@@ -75,7 +75,7 @@ def test_a_compiled_function_calls_it_as_one_op():
 def unloaded(monkeypatch, tmp_path):
     monkeypatch.setenv("SSMUSIC_COMPILE_CACHE", str(tmp_path))
     monkeypatch.setattr(cpu_step, "_tried", False)
-    monkeypatch.setattr(cpu_step, "_function", None)
+    monkeypatch.setattr(cpu_step, "_functions", None)
     return tmp_path
 
 
@@ -112,3 +112,39 @@ def test_the_library_is_built_once_and_then_loaded(unloaded, monkeypatch):
     assert cpu_step.available()
     assert all("--version" in cmd for cmd in runs)  # asked the compiler its version, compiled nothing
     assert built[0].stat().st_mtime_ns == stamp
+
+
+@needs_kernel
+def test_a_bfloat16_state_matches_the_reference():
+    state, x, dt, A, B, C, D = _inputs(3, 4, 8, 33, 2)
+    state = state.bfloat16()
+    expected_state = state.clone()
+    expected = ssd_step(expected_state, x, dt, A, B, C, D)
+    out = cpu_step.ssd_step_(state, x, dt, A, B, C, D)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)  # read out before rounding, both
+    assert state.dtype == torch.bfloat16
+    # the same float32 value rounded to nearest even; FMA contraction may move it by one bf16 step
+    torch.testing.assert_close(state.float(), expected_state.float(), atol=0, rtol=2 ** -7)
+    assert (state == expected_state).float().mean() > 0.99
+
+
+@needs_kernel
+def test_the_generic_loops_match_the_reference_too(unloaded):
+    """Machines without AVX512-BF16 compile the portable bfloat16 loop: built here on purpose."""
+    functions = cpu_step.load(cpu_step.build(cpu_step._compiler(), ("-DSSD_STEP_GENERIC",)))
+    for dtype in (torch.float32, torch.bfloat16):
+        state, x, dt, A, B, C, D = _inputs(3, 4, 8, 33, 2)
+        state = state.to(dtype)
+        expected_state = state.clone()
+        expected = ssd_step(expected_state, x, dt, A, B, C, D)
+        out = cpu_step.run(functions[dtype], state, x, dt, A, B, C, D)
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(state.float(), expected_state.float(), atol=0, rtol=2 ** -7)
+
+
+def test_the_fingerprint_follows_the_kernel_source(monkeypatch, tmp_path):
+    before = cpu_step.fingerprint()
+    edited = tmp_path / "ssd_step.c"
+    edited.write_text(cpu_step.SOURCE.read_text() + "\n/* edited */\n")
+    monkeypatch.setattr(cpu_step, "SOURCE", edited)
+    assert cpu_step.fingerprint() != before

@@ -72,3 +72,26 @@ def test_unknown_or_unsupported_decode_dtype_is_refused():
         layer.set_decode_dtype("float16")
     with pytest.raises(SsmusicError, match="CPU only"):
         DecodeLinear(8, 8, device="meta").set_decode_dtype("int8")
+
+
+@pytest.mark.parametrize("backbone,conditioning", [("simba", "prefix"), ("mamba", "cross")])
+def test_a_bfloat16_state_keeps_the_logits(backbone, conditioning, device):
+    model = _model(backbone, conditioning).to(device)
+    codes = torch.randint(0, model.config.card, (2, 3, 24), device=device)
+    text = torch.randn(2, 5, model.config.text_dim, device=device)
+    reference = model.recurrent_logits(codes, text)
+    model.set_state_dtype("bfloat16")
+    _, state = model.prefill(*model.condition(text, None, torch.zeros(2, dtype=torch.bool, device=device), 2), 4)
+    assert {b.mixer.ssm.dtype for b in state.blocks} == {torch.bfloat16}
+    fast = model.recurrent_logits(codes, text)
+    max_rel, max_kl = TOLERANCE["bfloat16"]
+    assert (fast - reference).abs().max() <= max_rel * reference.abs().max()
+    kl = (reference.softmax(-1) * (reference.log_softmax(-1) - fast.log_softmax(-1))).sum(-1)
+    assert kl.mean() <= max_kl
+    assert not torch.equal(fast, reference)
+    assert torch.equal(model.set_state_dtype("float32").recurrent_logits(codes, text), reference)
+
+
+def test_an_unknown_state_dtype_is_refused():
+    with pytest.raises(SsmusicError, match="--state-dtype: expected one of float32, bfloat16, got 'int8'"):
+        _model().set_state_dtype("int8")

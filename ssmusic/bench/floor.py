@@ -155,26 +155,32 @@ def compile_start(preset: str, dtype: str = "float32", cache: str | None = None,
             "cache_misses": counters["aot_autograd"]["autograd_cache_miss"] + counters["inductor"]["fxgraph_cache_miss"]}
 
 
+BATCH_TYPES = (("float32", "float32"), ("bfloat16", "float32"), ("bfloat16", "bfloat16"))  # (weights, SSM state)
+
+
 def batch_throughput(preset: str, steps: int, device: str = "cpu", prompts=(1, 4, 16, 64),
-                     dtypes=("float32", "bfloat16"), compiled: bool = False) -> dict:
+                     dtypes=BATCH_TYPES, compiled: bool = False) -> dict:
     """Generated tokens/s for each number of prompts (CFG: twice the rows) and the FLOP rate that
-    implies, against the float32 matmul peak measured in this process (before and after, best).
-    `compiled`: the compiled step too, its rows keyed "compiled <dtype>@<prompts>"."""
+    implies, against the float32 matmul peak measured in this process (before and after, best; the
+    bfloat16 one is recorded beside it). `dtypes`: (weights, state) pairs, or weight types with a
+    float32 state. `compiled`: the compiled step too, its rows keyed "compiled <weights>/<state>@<prompts>"."""
     paths = {"eager": _model(preset, device)}
     if compiled:
         paths["compiled"] = _model(preset, device, compiled=True)
     peak = matmul_gflops(device)["gflops"]
     flops = step_flops(paths["eager"])
     out: dict = {"flops_per_row": flops, "rows": {}}
-    for dtype in dtypes:
+    for dtype, state in (d if isinstance(d, tuple) else (d, "float32") for d in dtypes):
         for n in prompts:
             for path, model in paths.items():  # interleaved, so a burst of load hits both alike
-                seconds = statistics.median(time_steps(model.set_decode_dtype(dtype), n, steps, device))
+                model.set_decode_dtype(dtype).set_state_dtype(state)
+                seconds = statistics.median(time_steps(model, n, steps, device))
                 gflops = 2 * n * flops / seconds / 1e9
-                key = f"{dtype}@{n}" if path == "eager" else f"compiled {dtype}@{n}"
-                out["rows"][key] = {"prompts": n, "dtype": dtype, "path": path, "ms_per_step": 1000 * seconds,
-                                    "tokens_per_s": n / seconds, "gflops": gflops}
+                key = f"{dtype}/{state}@{n}" if path == "eager" else f"compiled {dtype}/{state}@{n}"
+                out["rows"][key] = {"prompts": n, "dtype": dtype, "state": state, "path": path,
+                                    "ms_per_step": 1000 * seconds, "tokens_per_s": n / seconds, "gflops": gflops}
     out["matmul_gflops"] = max(peak, matmul_gflops(device)["gflops"])
+    out["bf16_matmul_gflops"] = matmul_gflops(device, torch.bfloat16)["gflops"]
     for row in out["rows"].values():
         row["pct_of_peak"] = 100 * row["gflops"] / out["matmul_gflops"]
     return out
@@ -182,8 +188,9 @@ def batch_throughput(preset: str, steps: int, device: str = "cpu", prompts=(1, 4
 
 @torch.inference_mode()
 def logits_agreement(model: MusicLM, codes: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None,
-                     dtypes=("bfloat16", "int8")) -> dict:
-    """Teacher-forced recurrent logits with bf16 / int8 decode weights against float32 on the same
+                     dtypes=("bfloat16", "int8", "bfloat16 state")) -> dict:
+    """Teacher-forced recurrent logits with bf16 / int8 decode weights (or a bf16 SSM state,
+    "bfloat16 state") against float32 on the same
     codes: the largest absolute difference (and the largest logit, for scale), the mean KL divergence
     of the sampling distributions (temperature 1) and how often the most likely token agrees."""
     model.set_decode_dtype("float32")
@@ -193,7 +200,11 @@ def logits_agreement(model: MusicLM, codes: torch.Tensor, text: torch.Tensor, te
     for dtype in dtypes:
         if dtype == "int8" and reference.device.type != "cpu":
             continue
-        logits = model.set_decode_dtype(dtype).recurrent_logits(codes, text, text_mask).float()
+        if dtype == "bfloat16 state":  # float32 weights, the SSM state stored in bfloat16
+            logits = model.set_state_dtype("bfloat16").recurrent_logits(codes, text, text_mask).float()
+            model.set_state_dtype("float32")
+        else:
+            logits = model.set_decode_dtype(dtype).recurrent_logits(codes, text, text_mask).float()
         kl = (log_p.exp() * (log_p - torch.log_softmax(logits, dim=-1))).sum(-1)
         out[dtype] = {"max_abs_diff": (logits - reference).abs().max().item(), "mean_kl": kl.mean().item(),
                       "top1_agreement": (logits.argmax(-1) == reference.argmax(-1)).float().mean().item()}

@@ -25,9 +25,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_gflops(device: str = "cpu") -> dict:
-    a = torch.randn(2048, 2048, device=device)
-    b = torch.randn(2048, 2048, device=device)
+def matmul_gflops(device: str = "cpu", dtype: torch.dtype = torch.float32) -> dict:
+    a = torch.randn(2048, 2048, device=device, dtype=dtype)
+    b = torch.randn(2048, 2048, device=device, dtype=dtype)
     a @ b
     sync(device)
     started = time.perf_counter()

@@ -45,75 +45,90 @@ def _cpu_identity() -> str:
         return platform.machine() + platform.processor()
 
 
-def library_path(compiler: str) -> Path:
+def fingerprint() -> str:
+    """Changes whenever this file (the op and what it declares) or the C source changes."""
+    return hashlib.sha256(Path(__file__).read_bytes() + SOURCE.read_bytes()).hexdigest()[:12]
+
+
+def library_path(compiler: str, defines: tuple[str, ...] = ()) -> Path:
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    key = hashlib.sha256("\n".join([SOURCE.read_text(), " ".join(FLAGS), compiler, version,
+    key = hashlib.sha256("\n".join([SOURCE.read_text(), " ".join(FLAGS + defines), compiler, version,
                                     _cpu_identity()]).encode()).hexdigest()[:16]
     return compile_dir() / "kernels" / f"ssd_step-{key}.so"
 
 
-def build(compiler: str) -> Path:
-    """The shared library for this machine, compiled now unless already cached."""
-    path = library_path(compiler)
+def build(compiler: str, defines: tuple[str, ...] = ()) -> Path:
+    """The shared library for this machine, compiled now unless already cached. `defines`: extra
+    -D flags (the tests build the generic loops with -DSSD_STEP_GENERIC)."""
+    path = library_path(compiler, defines)
     if not path.is_file():
         with atomic_path(path) as tmp:  # a crash mid-build never leaves a broken library behind
-            subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(tmp), "-lm"], check=True,
+            subprocess.run([compiler, *FLAGS, *defines, str(SOURCE), "-o", str(tmp), "-lm"], check=True,
                            capture_output=True, timeout=120)
     return path
 
 
-_function = None  # the loaded ssd_step_f32, once _load() has run
+def load(path: Path) -> dict:
+    """The library's step functions by state dtype."""
+    library = ctypes.CDLL(str(path))
+    functions = {torch.float32: library.ssd_step_f32, torch.bfloat16: library.ssd_step_bf16}
+    for function in functions.values():
+        function.restype = None
+        function.argtypes = [ctypes.c_void_p] * 8 + [ctypes.c_int64] * 5
+    return functions
+
+
+_functions: dict | None = None  # state dtype -> the loaded C function, once _load() has run
 _tried = False
 
 
 def _load() -> None:
-    """Load (building if needed) the step function; leaves it None without a compiler, on a failed
+    """Load (building if needed) the step functions; leaves them None without a compiler, on a failed
     build, or when disabled. Plain globals, not a cache decorator: torch.compile reads them as constants."""
-    global _function, _tried
+    global _functions, _tried
     _tried = True
     compiler = _compiler()
     if os.environ.get(DISABLE_ENV) == "0" or compiler is None:
         return
     try:
-        function = ctypes.CDLL(str(build(compiler))).ssd_step_f32
+        _functions = load(build(compiler))
     except (OSError, subprocess.SubprocessError):
         return
-    function.restype = None
-    function.argtypes = [ctypes.c_void_p] * 8 + [ctypes.c_int64] * 5
-    _function = function
 
 
 def available() -> bool:
     """Whether the fused step runs here (loads it at the first call; call it before torch.compile)."""
     if not _tried:
         _load()
-    return _function is not None
+    return _functions is not None
 
 
 def usable(state: torch.Tensor) -> bool:
-    """The fused step takes this state: a contiguous float32 CPU tensor, with the kernel built, and no
-    gradient wanted (the kernel has no backward; decoding runs without autograd)."""
-    return (state.device.type == "cpu" and state.dtype == torch.float32 and state.is_contiguous()
+    """The fused step takes this state: a contiguous float32 or bfloat16 CPU tensor, with the kernel
+    built, and no gradient wanted (the kernel has no backward; decoding runs without autograd)."""
+    return (state.device.type == "cpu" and state.dtype in (torch.float32, torch.bfloat16) and state.is_contiguous()
             and not torch.is_grad_enabled() and available())
 
 
-def _pointer(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
+def run(function, state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+        C: torch.Tensor, D: torch.Tensor | None) -> torch.Tensor:
+    """Call one of load()'s functions on tensors (the small inputs made contiguous float32) -> y."""
+    rows, heads, headdim, d_state = state.shape
+    x, dt, A, B, C = (t.float().contiguous() for t in (x, dt, A, B, C))
+    D = None if D is None else D.float().contiguous()
+    y = torch.empty(rows, heads, headdim)
+    function(state.data_ptr(), x.data_ptr(), dt.data_ptr(), A.data_ptr(), B.data_ptr(), C.data_ptr(),
+             None if D is None else D.data_ptr(), y.data_ptr(), rows, heads, headdim, d_state, B.shape[1])
+    return y
 
 
 @torch.library.custom_op("ssmusic::ssd_step_", mutates_args=("state",), device_types="cpu")
 def ssd_step_(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
               C: torch.Tensor, D: torch.Tensor | None) -> torch.Tensor:
     """ops.scan.ssd_step in one pass (state [R, H, P, N] updated in place; returns y [R, H, P])."""
-    rows, heads, headdim, d_state = state.shape
-    x, dt, A, B, C = (t.float().contiguous() for t in (x, dt, A, B, C))
-    D = None if D is None else D.float().contiguous()
-    y = torch.empty(rows, heads, headdim)
-    _function(state.data_ptr(), x.data_ptr(), dt.data_ptr(), A.data_ptr(), B.data_ptr(), C.data_ptr(),
-               _pointer(D), y.data_ptr(), rows, heads, headdim, d_state, B.shape[1])
-    return y
+    return run(_functions[state.dtype], state, x, dt, A, B, C, D)
 
 
 @ssd_step_.register_fake
 def _(state, x, dt, A, B, C, D):
-    return state.new_empty(state.shape[:3])
+    return state.new_empty(state.shape[:3], dtype=torch.float32)

@@ -123,9 +123,10 @@ def ssd_step(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, A: torch.Te
     """One step: state [B, H, P, N] is updated in place; x [B, H, P], dt [B, H], B/C [B, G, N].
     `scratch` (shaped like state) holds the read-out's product instead of a new buffer. Returns y [B, H, P]."""
     heads = x.shape[1]
-    Bh, Ch = _heads(B, heads).to(state.dtype), _heads(C, heads).to(state.dtype)
+    Bh, Ch = _heads(B, heads).float(), _heads(C, heads).float()
     decay = torch.exp(dt * A)  # [B, H]
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or state.dtype != torch.float32:
+        # a bfloat16 state is storage only: computed in float32, rounded once when stored (as the kernels do)
         return _fusable_step(state, x, dt, decay, Bh, Ch, D)
     # Fused in-place updates and a multiply-sum, not matmul/bmm: at decode sizes on CPU those are
     # 2-3x slower (32 tiny GEMVs per layer).
@@ -151,9 +152,10 @@ def _fusable_step(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, decay:
     This form is not one pass on the CPU either (measured, torch 2.13: inductor reads the state for
     the read-out and applies every layer's state update at the end of the graph), which is why a CPU
     decode step calls ops.cpu_step instead."""
-    u = dt[..., None] * x.to(state.dtype)  # [B, H, P]
-    y = decay[..., None] * (state * Ch[:, :, None, :]).sum(-1) + u * (Bh * Ch).sum(-1)[..., None]
-    state.copy_(state * decay[..., None, None] + u[..., None] * Bh[:, :, None, :])
+    u = dt[..., None] * x.float()  # [B, H, P]
+    old = state.float()
+    y = decay[..., None] * (old * Ch[:, :, None, :]).sum(-1) + u * (Bh * Ch).sum(-1)[..., None]
+    state.copy_(old * decay[..., None, None] + u[..., None] * Bh[:, :, None, :])
     if D is not None:
         y = y + D[:, None] * x
     return y.to(x.dtype)
