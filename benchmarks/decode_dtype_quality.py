@@ -65,25 +65,40 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/decode_dtype"))
     parser.add_argument("--results", type=Path, default=Path("results/decode_dtype_quality.json"))
     parser.add_argument("--dtypes", default="float32,bfloat16,int8")
+    parser.add_argument("--seeds", default="0", help="every type with each of these seeds (the summary averages them)")
     parser.add_argument("--noise-seeds", default="1,2", help="float32 again with these seeds: how much the scores "
                         "move between two samplings of the same model, the yardstick for the dtypes' differences")
     args = parser.parse_args()
-    rows = [(dtype, 0) for dtype in args.dtypes.split(",")]
-    rows += [("float32", int(seed)) for seed in args.noise_seeds.split(",") if seed]
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    dtypes = args.dtypes.split(",")
+    rows = [(dtype, seed) for seed in seeds for dtype in dtypes]
+    rows += [("float32", int(seed)) for seed in args.noise_seeds.split(",") if seed and int(seed) not in seeds]
     record = {"command": "python " + " ".join(sys.argv), "captions": "demo test split, 10 s",
               "dtypes": {}}
-    first = row_name(*rows[0])
     for dtype, seed in rows:
-        name = row_name(dtype, seed)
+        name, first = row_name(dtype, seed), row_name(dtypes[0], seed)
         seconds = generate(args.demo, args.out, dtype, seed)
         scores = evaluate(args.out / name, args.demo, split="test")
         row = {"generate_seconds": seconds, "fad": scores["fad"]["value"], "kl": scores["kl"]["value"],
-               "instrument_accuracy": scores["adherence"]["value"], "clips": len(collect_rows(args.out / name)), "seed": seed}
-        if name != first:
+               "instrument_accuracy": scores["adherence"]["value"], "clips": len(collect_rows(args.out / name)),
+               "seed": seed, "type": dtype}
+        if name != first and (args.out / first).is_dir():  # the first type with the same seed
             row["audio_equal_to_" + first] = same_audio(args.out / first, args.out / name)
         record["dtypes"][name] = row
         print(name, json.dumps(row), flush=True)
+    record["summary"] = summary(record["dtypes"])
     write_json_atomic(args.results, record)
+
+
+def summary(rows: dict) -> dict:
+    """Per decode type over its seeds: mean, lowest and highest of each score."""
+    out: dict = {}
+    for row in rows.values():
+        out.setdefault(row["type"], []).append(row)
+    return {dtype: {"seeds": [r["seed"] for r in group],
+                    **{key: {"mean": sum(r[key] for r in group) / len(group), "min": min(r[key] for r in group),
+                             "max": max(r[key] for r in group)} for key in ("instrument_accuracy", "fad", "kl")}}
+            for dtype, group in out.items()}
 
 
 if __name__ == "__main__":
