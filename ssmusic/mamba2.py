@@ -67,6 +67,7 @@ class Mamba2(nn.Module):
     def allocate(self, batch: int, device: torch.device, dtype: torch.dtype) -> SSMState:
         return SSMState(
             conv=torch.zeros(batch, self.d_conv - 1, self.conv_dim, device=device, dtype=dtype),
+            taps=self.conv1d.weight[:, 0].T.to(device, dtype).contiguous(),
             ssm=torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=self.state_dtype),
             scratch=torch.empty(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=torch.float32)
             if self.state_dtype == torch.float32 else None)
@@ -100,7 +101,7 @@ class Mamba2(nn.Module):
         z, xbc, dt = self._split(self.in_proj(hidden))
         window = torch.cat([state.conv, xbc[:, None]], dim=1)  # [B, d_conv, conv_dim], oldest first
         state.conv.copy_(window[:, 1:])
-        xbc = F.silu((window * self.conv1d.weight[:, 0].T).sum(1) + self.conv1d.bias)
+        xbc = F.silu((window * state.taps).sum(1) + self.conv1d.bias)
         x, B, C = self._ssm_inputs(xbc)
         dt = F.softplus(dt.float() + self.dt_bias.float())
         A = -torch.exp(self.A_log.float())
