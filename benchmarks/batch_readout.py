@@ -1,17 +1,22 @@
-"""Before/after for the batch table: the SSM state's read-out at many rows.
+"""Before/after for the batch table: the PyTorch SSM step's read-out at many rows.
 
     python benchmarks/batch_readout.py [--threads 1] [--steps 10] --out results/batch_readout.json
 
 Runs `ssmusic.bench.floor.batch_throughput` (small SiMBA, float32 weights, 1/4/16/64 prompts with
 CFG) twice in one process: first with the multiply-sum read-out at every batch size (the code before
 issue 18: `ssd_step` with BATCHED_READOUT_ROWS set beyond any batch), then as shipped (a batched
-matmul above 16 rows); and once more as shipped with bf16 weights. Nothing else differs.
+matmul above 16 rows); and once more as shipped with bf16 weights. Nothing else differs. The one-pass
+C step (ops.cpu_step), which replaces this read-out where a C compiler exists, is switched off here
+(SSMUSIC_CPU_KERNEL=0): this measures the PyTorch step, the reference and the fallback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+
+os.environ["SSMUSIC_CPU_KERNEL"] = "0"  # before ssmusic loads the C step
 
 import torch
 

@@ -94,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
         audio_prompt = read_audio(args.audio_prompt)
     jobs = plan_outputs(prompts, args.samples, Path(args.output))
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    # decode types and the compiled step change the float error, so which tokens a seed samples
     settings = {"seconds": args.seconds, "cfg": args.cfg, "top_k": args.top_k, "top_p": args.top_p,
-                "temperature": args.temperature}
+                "temperature": args.temperature, "decode_dtype": args.decode_dtype,
+                "state_dtype": args.state_dtype, "compile": args.compile, "device": args.device}
     # the model's defaults where a flag is not given; validated here, before anything is generated
     sampling = model.sampling(cfg_scale=args.cfg, top_k=args.top_k, top_p=args.top_p, temperature=args.temperature)
     for batch_index, start in enumerate(tqdm(range(0, len(jobs), args.batch_size), desc="batches",
@@ -212,10 +214,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "float32; int8 is CPU only; default float32, the reference)")
     parser.add_argument("--state-dtype", choices=["float32", "bfloat16"], default="float32",
                         help="how the SSM decode state is stored (bfloat16: half the bytes a step moves with "
-                             "many prompts; computed in float32, rounded when stored; default float32)")
+                             "many prompts; computed in float32, rounded when stored; needs a C compiler to be "
+                             "faster; default float32)")
     parser.add_argument("--compile", action="store_true",
                         help="decode with a torch.compile'd step (simba/mamba; on CPU it needs a C++ compiler): "
-                             "1.5-2.7x faster per step than eager (results/bench_decode*.md). The first run compiles "
-                             "for ~30 s and caches it in ~/.cache/ssmusic/compile ($SSMUSIC_COMPILE_CACHE); later "
-                             "runs still spend ~4-7 s tracing and loading, repaid only over clips of ~10 s or more")
+                             "1.3-1.6x faster per step than eager (results/bench_decode*.md). The first run compiles "
+                             "for ~20 s and caches it in ~/.cache/ssmusic/compile ($SSMUSIC_COMPILE_CACHE); later "
+                             "runs still spend ~4 s tracing and loading, repaid only over clips of ~20 s or more")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")

@@ -64,6 +64,11 @@ def test_generate_cli_writes_wavs_and_sidecars(tmp_path, tiny_model_dir):
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["prompt"] == "a tone at 220 Hz" and sidecar["seed"] == 3
     assert sidecar["model"]["backbone"] == "simba"
+    assert sidecar["settings"] | {"decode_dtype": "float32", "state_dtype": "float32", "compile": False} == sidecar["settings"]
+    bf16_state = tmp_path / "bf16_state.wav"
+    main(["generate", "a tone at 220 Hz", "-o", str(bf16_state), "--seconds", "0.5", "--seed", "3",
+          "--checkpoint", str(tiny_model_dir), "--state-dtype", "bfloat16"])
+    assert json.loads(bf16_state.with_suffix(".json").read_text())["settings"]["state_dtype"] == "bfloat16"
     again = tmp_path / "again.wav"
     main(["generate", "a tone at 220 Hz", "-o", str(again), "--seconds", "0.5", "--seed", "3",
           "--checkpoint", str(tiny_model_dir)])
