@@ -99,9 +99,10 @@ class Mamba2(nn.Module):
     def step(self, hidden: torch.Tensor, state: SSMState) -> torch.Tensor:
         """One token: hidden [B, d] -> [B, d]; `state` is updated in place."""
         z, xbc, dt = self._split(self.in_proj(hidden))
-        window = torch.cat([state.conv, xbc[:, None]], dim=1)  # [B, d_conv, conv_dim], oldest first
-        state.conv.copy_(window[:, 1:])
-        xbc = F.silu((window * state.taps).sum(1) + self.conv1d.bias)
+        # the window is [state.conv ; xbc] ([B, d_conv, conv_dim], oldest first), never built
+        conv = (state.conv * state.taps[:-1]).sum(1) + xbc * state.taps[-1] + self.conv1d.bias
+        state.conv.copy_(torch.cat([state.conv[:, 1:], xbc[:, None]], dim=1))
+        xbc = F.silu(conv)
         x, B, C = self._ssm_inputs(xbc)
         dt = F.softplus(dt.float() + self.dt_bias.float())
         A = -torch.exp(self.A_log.float())
