@@ -60,8 +60,20 @@ def test_decoding_uses_it_and_training_does_not(monkeypatch):
 
 
 @needs_kernel
-def test_a_compiled_function_calls_it_as_one_op():
-    state, x, dt, A, B, C, D = _inputs(2, 4, 8, 16, 1)
+def test_a_compiled_step_calls_it_only_for_many_rows(monkeypatch):
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    with torch.no_grad():
+        assert not cpu_step.usable(torch.zeros(cpu_step.COMPILED_MIN_ROWS - 1, 2, 2, 2))
+        assert cpu_step.usable(torch.zeros(cpu_step.COMPILED_MIN_ROWS, 2, 2, 2))
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: False)
+    with torch.no_grad():
+        assert cpu_step.usable(torch.zeros(2, 2, 2, 2))  # eager: every row count
+
+
+@needs_kernel
+@pytest.mark.parametrize("rows", [2, cpu_step.COMPILED_MIN_ROWS])
+def test_a_compiled_function_matches_the_reference(rows):
+    state, x, dt, A, B, C, D = _inputs(rows, 4, 8, 16, 1)
     expected_state = state.clone()
     expected = ssd_step(expected_state, x, dt, A, B, C, D)
     compiled = torch.compile(kernels.state_step, fullgraph=True, dynamic=False)
