@@ -21,6 +21,7 @@ from typing import Iterator
 
 import torch
 
+from ssmusic import cache
 from ssmusic.codecs import Codec
 from ssmusic.errors import SsmusicError
 
@@ -103,9 +104,7 @@ SHIPPED_CONTEXTS = Path(__file__).parent / "assets" / "stream_context.json"
 
 
 def _cache_file() -> Path:
-    from ssmusic.cache import root
-
-    return root() / "stream_context.json"
+    return cache.root() / "stream_context.json"
 
 
 def stream_context(codec: Codec, tolerance: float | None = None) -> Context:

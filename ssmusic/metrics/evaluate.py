@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ssmusic import cache
 from ssmusic.atomic import atomic_path, write_json_atomic
 from ssmusic.captions import dataset_rows
 from ssmusic.errors import SsmusicError
@@ -95,15 +96,13 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
         raise SsmusicError(f"--metrics: unknown {unknown}; expected some of {list(METRICS)}")
     ref_rows = collect_rows(reference, split)
     gen_items, ref_items = collect(generated), [(r["path"], r["caption"]) for r in ref_rows]
-    from ssmusic.cache import root
-
-    cache_root = Path(cache_dir or root() / "embeddings")
+    cache_root = Path(cache_dir or cache.root() / "embeddings")
     results: dict = {"generated": str(generated), "reference": str(reference), "split": split,
                      "n_generated": len(gen_items), "n_reference": len(ref_items)}
 
     def embed_all(model, items, label):
-        cache = EmbeddingCache(model, cache_root)
-        return [cache(path) for path, _ in tqdm(items, desc=f"{label} ({model.name})", disable=not progress)]
+        embeddings = EmbeddingCache(model, cache_root)
+        return [embeddings(path) for path, _ in tqdm(items, desc=f"{label} ({model.name})", disable=not progress)]
 
     if "fad" in metrics:
         model = load_embedding(embedding)

@@ -13,6 +13,9 @@ import warnings
 
 import torch
 
+from ssmusic.ops import cpu_step
+from ssmusic.ops.scan import ssd_chunked, ssd_step
+
 
 @functools.lru_cache(maxsize=1)
 def _mamba_ssm():
@@ -50,8 +53,6 @@ def chunk_scan(x, dt, A, B, C, chunk_size: int, D, initial_state=None):
         y, final = scan(x, dt, A, B, C, chunk_size, D=D, initial_states=initial_state,
                         return_final_states=True)
         return y, final
-    from ssmusic.ops.scan import ssd_chunked
-
     return ssd_chunked(x, dt, A, B, C, chunk_size, D=D, initial_state=initial_state)
 
 
@@ -68,9 +69,6 @@ def state_step(state, x, dt, A, B, C, D, scratch=None):
             state, x, dt[..., None].expand(-1, -1, headdim),
             A[:, None, None].expand(heads, headdim, d_state), B, C,
             D[:, None].expand(heads, headdim), dt_bias=no_bias, dt_softplus=False)
-    from ssmusic.ops import cpu_step
-    from ssmusic.ops.scan import ssd_step
-
     if cpu_step.usable(state):
         return cpu_step.ssd_step_(state, x, dt, A, B, C, D).to(x.dtype)
     return ssd_step(state, x, dt, A, B, C, D, scratch)

@@ -146,7 +146,8 @@ def ssd_step(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, A: torch.Te
 def _fusable_step(state: torch.Tensor, x: torch.Tensor, dt: torch.Tensor, decay: torch.Tensor, Bh: torch.Tensor,
                   Ch: torch.Tensor, D: torch.Tensor | None) -> torch.Tensor:
     """ssd_step as written for inductor (torch.compile) where the fused kernels do not run (a CUDA
-    step under compile): the read-out taken from the state *before* the update,
+    step under compile, a CPU one below cpu_step.COMPILED_MIN_ROWS), and for a bfloat16 state without
+    the C step (computed in float32, stored once): the read-out taken from the state *before* the update,
     S_t C = a S_{t-1} C + u (B . C) with u = dt x. Written the eager way (read-out of the new state),
     inductor's CPU code stored the new state twice (a temporary and the state) and read it again.
     This form is not one pass on the CPU either (measured, torch 2.13: inductor reads the state for
