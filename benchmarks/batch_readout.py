@@ -2,7 +2,7 @@
 
     python benchmarks/batch_readout.py [--threads 1] [--steps 10] --out results/batch_readout.json
 
-Runs `ssmusic.bench.floor.batch_throughput` (small SiMBA, float32 weights, 1/4/16/64 prompts with
+Runs `ssmusic.experiments.bench.floor.batch_throughput` (small SiMBA, float32 weights, 1/4/16/64 prompts with
 CFG) twice in one process: first with the multiply-sum read-out at every batch size (the code before
 issue 18: `ssd_step` with BATCHED_READOUT_ROWS set beyond any batch), then as shipped (a batched
 matmul above 16 rows); and once more as shipped with bf16 weights. Nothing else differs. The one-pass
@@ -20,9 +20,9 @@ os.environ["SSMUSIC_CPU_KERNEL"] = "0"  # before ssmusic loads the C step
 
 import torch
 
-from ssmusic.atomic import write_json_atomic
-from ssmusic.bench import floor
-from ssmusic.ops import scan
+from ssmusic.io.atomic import write_json_atomic
+from ssmusic.experiments.bench import floor
+from ssmusic.model.ops import scan
 
 
 def main() -> None:

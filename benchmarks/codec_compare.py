@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from ssmusic.atomic import write_json_atomic
-from ssmusic.audio import list_audio_files, read_audio
-from ssmusic.captions import split_paths
+from ssmusic.io.atomic import write_json_atomic
+from ssmusic.io.audio import list_audio_files, read_audio
+from ssmusic.data.captions import split_paths
 from ssmusic.metrics.reconstruction import mel_distance, si_snr
-from ssmusic.transform_codec import TransformCodecConfig, fit_codec
+from ssmusic.codec.transform import TransformCodecConfig, fit_codec
 
 
 def split_files(directory: Path) -> tuple[list[Path], list[Path]]:

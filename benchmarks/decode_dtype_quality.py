@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from ssmusic.atomic import write_json_atomic
+from ssmusic.io.atomic import write_json_atomic
 from ssmusic.metrics.evaluate import collect_rows, evaluate
 
 

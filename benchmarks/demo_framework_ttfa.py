@@ -50,7 +50,7 @@ CHUNK_SECONDS = 0.5  # `ssmusic serve`'s default --chunk-seconds
 def gradio_demo(model, max_seconds: float = 60.0, chunk_seconds: float = CHUNK_SECONDS):
     import gradio as gr
 
-    from ssmusic.wavstream import pcm16, wav_header
+    from ssmusic.io.wavstream import pcm16, wav_header
 
     def generate(prompt: str, seconds: float, seed: float):
         for chunk in model.stream([prompt], seconds=seconds, chunk_seconds=chunk_seconds, seed=int(seed)):

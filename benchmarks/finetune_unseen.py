@@ -103,7 +103,7 @@ def fine_tune(name: str, flags: list[str], tokens: Path, work: Path, args, log: 
     rows = metrics_rows(run)
     evals = [r for r in rows if "val_loss" in r]
     steps = [r for r in rows if "loss" in r]
-    from ssmusic.tensors import load_tensors
+    from ssmusic.io.tensors import load_tensors
 
     adapter = run / "final" / "adapter" / "adapter_model.safetensors"
     weights = load_tensors(adapter if adapter.is_file() else run / "final" / "model.safetensors")

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ssmusic.atomic import write_json_atomic
+from ssmusic.io.atomic import write_json_atomic
 
 PROMPT = "a slow chorale played on a church organ"
 

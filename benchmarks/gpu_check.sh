@@ -3,7 +3,7 @@
 #
 #   1. env     torch, the GPU, whether mamba-ssm's kernels import
 #   2. fused   mamba-ssm's fused scan and step against the pure-PyTorch reference, values and
-#              gradients (tests/test_mamba2.py; skipped, and reported so, without mamba-ssm)
+#              gradients (tests/model/test_mamba2.py; skipped, and reported so, without mamba-ssm)
 #   3. tests   the test suite, with CUDA tensors in the tests that take the `device` fixture
 #              (SSMUSIC_TEST_DEVICE=cuda; see tests/conftest.py)
 #   4. train   a small demo dataset built here (ssmusic data demo + prepare; or --data), then 200
@@ -81,7 +81,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SSMUSIC_TEST_DEVICE="$DEVICE"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$QUICK" = 1 ]; then
-  TESTS=(tests/test_decode_weights.py tests/test_scan.py tests/test_device.py)
+  TESTS=(tests/model/test_decode_weights.py tests/model/test_scan.py tests/test_device.py)
   CLIPS=6; SECONDS_PER_CLIP=2; PRESET=tiny; STEPS=4; FLOOR=(--quick); BENCH=(--quick)
 else
   TESTS=(tests)
@@ -135,10 +135,10 @@ print('torch', torch.__version__, '| cuda', torch.version.cuda, '| available', t
 if '$DEVICE' == 'cuda':
     assert torch.cuda.is_available(), 'no CUDA device visible to torch'
     print('gpu', torch.cuda.get_device_name(0))
-from ssmusic.ops import kernels
+from ssmusic.model.ops import kernels
 print('mamba-ssm installed', importlib.util.find_spec('mamba_ssm') is not None, '| kernels import', kernels._mamba_ssm() is not None)
 "
-run fused "$PYTHON" -m pytest -p no:warnings -rs tests/test_mamba2.py -k fused
+run fused "$PYTHON" -m pytest -p no:warnings -rs tests/model/test_mamba2.py -k fused
 run tests "$PYTHON" -m pytest -p no:warnings -rs "${XDIST[@]}" "${IGNORE[@]}" "${TESTS[@]}"
 if [ -z "$DATA" ]; then
   DATA="$WORKDIR/data"

@@ -17,8 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ssmusic.atomic import write_json_atomic
-from ssmusic.layers import DecodeLinear
+from ssmusic.io.atomic import write_json_atomic
+from ssmusic.model.layers import DecodeLinear
 
 SHAPES = ((2192, 512), (512, 1024), (1024, 512), (512, 1024))
 

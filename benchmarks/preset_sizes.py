@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from ssmusic.atomic import write_json_atomic
-from ssmusic.presets import PRESETS, count_parameters, preset
+from ssmusic.io.atomic import write_json_atomic
+from ssmusic.model.presets import PRESETS, count_parameters, preset
 
 BACKBONES = ("simba", "mamba", "transformer")
 

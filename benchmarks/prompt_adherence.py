@@ -22,8 +22,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ssmusic.atomic import atomic_path
-from ssmusic.train import TrainConfig, train
+from ssmusic.io.atomic import atomic_path
+from ssmusic.training.train import TrainConfig, train
 
 # The default model's recipe, at a shorter budget on 5 s crops (SiMBA has no positions, so crops
 # cost nothing at generation) so that every row fits in minutes on 2 cores.
@@ -90,9 +90,9 @@ def generate_and_score(model_dir: Path, out: Path, demo_dir: Path, split: str, c
 
 def conditioning_gap(run_dir: Path, data_dir: Path) -> dict:
     """The last logged validation losses, computed now for a model trained before they were logged."""
-    from ssmusic.data import CodesDataset
-    from ssmusic.lm import MusicLM
-    from ssmusic.validation import evaluate
+    from ssmusic.data.datasets import CodesDataset
+    from ssmusic.model.lm import MusicLM
+    from ssmusic.training.validation import evaluate
 
     evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last = [r for r in evals if "val_loss" in r][-1]

@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from ssmusic.atomic import write_json_atomic
-from ssmusic.ops import cpu_step
-from ssmusic.ops.scan import ssd_step
+from ssmusic.io.atomic import write_json_atomic
+from ssmusic.model.ops import cpu_step
+from ssmusic.model.ops.scan import ssd_step
 
 HEADS, HEADDIM, D_STATE, LAYERS = 16, 64, 64, 12
 

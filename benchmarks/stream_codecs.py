@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ssmusic.codecs import Codec, HFCodec, load_codec
+from ssmusic.codec.codecs import Codec, HFCodec, load_codec
 
 
 def dac_44k() -> Codec:

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from stream_codecs import CODECS  # noqa: E402
 
-from ssmusic.stream import (Context, boundary_jumps, decode_in_chunks, default_tolerance, measure_context,  # noqa: E402
+from ssmusic.codec.stream import (Context, boundary_jumps, decode_in_chunks, default_tolerance, measure_context,  # noqa: E402
                             probe_audio)
 
 OVERLAPS = [0, 1, 2, 4, 8, 12, 16, 24, 28, 32, 40, 48]

@@ -35,7 +35,7 @@ def dac44k_model() -> TextToMusic:
     from dataclasses import replace
 
     from ssmusic.config import PipelineConfig
-    from ssmusic.lm import MusicLM
+    from ssmusic.model.lm import MusicLM
 
     shipped = TextToMusic.from_pretrained()
     codec = dac_44k()
@@ -70,7 +70,7 @@ def timed(function) -> float:
 
 def bench(name: str, seconds: float, chunk_seconds: float, runs: int) -> dict:
     model = TextToMusic.from_pretrained() if name == "shipped" else dac44k_model()
-    from ssmusic.stream import stream_context
+    from ssmusic.codec.stream import stream_context
 
     context = stream_context(model.codec)
     one_stream(model, 1.0, chunk_seconds, seed=99)  # warm-up

@@ -1,9 +1,9 @@
 """ssmusic: text -> tokens -> state-space LM -> tokens -> audio.
 
 Public API (imported lazily so `import ssmusic` stays cheap):
-    LMConfig, MusicLM          the language model (ssmusic.config, ssmusic.lm)
+    LMConfig, MusicLM          the language model (ssmusic.config, ssmusic.model.lm)
     TextToMusic                captions in, audio out (ssmusic.pipeline)
-    load_codec                 audio codecs (ssmusic.codecs)
+    load_codec                 audio codecs (ssmusic.codec.codecs)
     load_text_encoder          frozen text encoders (ssmusic.text)
 """
 
@@ -17,9 +17,9 @@ from ssmusic.errors import SsmusicError
 __all__ = ["LMConfig", "MusicLM", "SsmusicError", "TextToMusic", "load_codec", "load_text_encoder"]
 
 _LAZY = {
-    "MusicLM": ("ssmusic.lm", "MusicLM"),
+    "MusicLM": ("ssmusic.model.lm", "MusicLM"),
     "TextToMusic": ("ssmusic.pipeline", "TextToMusic"),
-    "load_codec": ("ssmusic.codecs", "load_codec"),
+    "load_codec": ("ssmusic.codec.codecs", "load_codec"),
     "load_text_encoder": ("ssmusic.text", "load_text_encoder"),
 }
 

@@ -70,7 +70,7 @@ def _register_serve(sub: argparse._SubParsersAction) -> None:
 
 def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.ssmttm import run_cli
+        from ssmusic.training.ssmttm import run_cli
 
         return run_cli(args)
 
@@ -92,7 +92,7 @@ def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
 
 def _register_data(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.demo_data import run as demo
+        from ssmusic.data.demo import run as demo
 
         return demo(args)
 
@@ -117,7 +117,7 @@ def _register_data(sub: argparse._SubParsersAction) -> None:
 
 def _register_prepare(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.prepare import run as prepare
+        from ssmusic.data.prepare import run as prepare
 
         return prepare(args)
 
@@ -193,7 +193,7 @@ def _given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
 
 def _register_train(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.train import run as train
+        from ssmusic.training.train import run as train
 
         args.given = _given(parser, args.argv[1:])
         return train(args)
@@ -221,7 +221,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 
 def _register_compare(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.compare import run as compare
+        from ssmusic.experiments.compare import run as compare
 
         return compare(args)
 
@@ -276,7 +276,7 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _register_codebooks(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.codebooks import run as codebooks
+        from ssmusic.experiments.codebooks import run as codebooks
 
         return codebooks(args)
 
@@ -298,7 +298,7 @@ def _register_codebooks(sub: argparse._SubParsersAction) -> None:
 
 def _register_bench(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.bench import run as bench
+        from ssmusic.experiments.bench import run as bench
 
         return bench(args)
 
@@ -321,7 +321,7 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
 
 def _register_codec(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.transform_codec import run_fit
+        from ssmusic.codec.transform import run_fit
 
         return run_fit(args)
 
@@ -342,7 +342,7 @@ def _register_codec(sub: argparse._SubParsersAction) -> None:
 
 def _register_export(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.export import run as export
+        from ssmusic.training.export import run as export
 
         return export(args)
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 
-from ssmusic.atomic import read_json, write_json_atomic
+from ssmusic.io.atomic import read_json, write_json_atomic
 from ssmusic.errors import ConfigError
 
 BACKBONES = ("simba", "mamba", "transformer")

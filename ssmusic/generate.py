@@ -8,8 +8,8 @@ import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ssmusic.atomic import write_json_atomic
-from ssmusic.captions import read_csv
+from ssmusic.io.atomic import write_json_atomic
+from ssmusic.data.captions import read_csv
 from ssmusic.errors import SsmusicError
 
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from ssmusic.audio import read_audio, write_wav
+    from ssmusic.io.audio import read_audio, write_wav
     from ssmusic.pipeline import TextToMusic
 
     prompts = [p for p in args.prompts]
@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
         batch = jobs[start:start + args.batch_size]
         batch_seed = seed + batch_index
         timing = None
-        if args.stream:  # each WAV grows as the audio is decoded (see ssmusic/wavstream.py)
-            from ssmusic.wavstream import stream_to_wavs
+        if args.stream:  # each WAV grows as the audio is decoded (see ssmusic/io/wavstream.py)
+            from ssmusic.io.wavstream import stream_to_wavs
 
             audio, sample_rate, timing = stream_to_wavs(
                 model, [job.prompt for job in batch], [job.wav_path for job in batch], args.chunk_seconds,

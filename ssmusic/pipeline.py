@@ -19,10 +19,10 @@ import torch
 
 from ssmusic.config import PipelineConfig, load_config
 from ssmusic.errors import SsmusicError
-from ssmusic.sampling import SamplingParams
+from ssmusic.model.sampling import SamplingParams
 
 if TYPE_CHECKING:
-    from ssmusic.stream import StreamChunk
+    from ssmusic.codec.stream import StreamChunk
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
 # Generous but finite: beyond this a typo (e.g. 30000 instead of 30) is far more likely than intent.
@@ -79,8 +79,8 @@ class TextToMusic:
                         codec: str | None = None, text_encoder: str | None = None) -> "TextToMusic":
         """Load a model dir (None = the shipped default). `codec`/`text_encoder` override where
         the pipeline.json names them (e.g. a local copy of weights named by hub id)."""
-        from ssmusic.codecs import load_codec
-        from ssmusic.lm import MusicLM
+        from ssmusic.codec.codecs import load_codec
+        from ssmusic.model.lm import MusicLM
         from ssmusic.text import load_text_encoder
 
         model_dir = resolve_model_dir(path)
@@ -124,9 +124,9 @@ class TextToMusic:
                 "text_encoder": self.text_encoder.device}
 
     def compile_decode(self) -> "TextToMusic":
-        """Decode with a torch.compile'd step (ssmusic.compiled: recurrent backbones; compiled at the
+        """Decode with a torch.compile'd step (ssmusic.model.compiled: recurrent backbones; compiled at the
         first step, then loaded from ~/.cache/ssmusic/compile by later processes)."""
-        from ssmusic.compiled import compile_decode
+        from ssmusic.model.compiled import compile_decode
 
         compile_decode(self.lm)
         return self
@@ -201,8 +201,8 @@ class TextToMusic:
                **overrides: float | int | None) -> Iterator["StreamChunk"]:
         """Like generate(), yielding audio as it is decoded: `StreamChunk`s with `.audio` [B, 1, n]
         (about `chunk_seconds` each; concatenated they equal generate()'s audio for the same seed
-        within ssmusic.stream's stated tolerance) and `.codes` [B, K, T] (every new frame so far)."""
-        from ssmusic.stream import StreamDecoder, ceil_frames, stream_context, stream_frames
+        within ssmusic.codec.stream's stated tolerance) and `.codes` [B, K, T] (every new frame so far)."""
+        from ssmusic.codec.stream import StreamDecoder, ceil_frames, stream_context, stream_frames
 
         if not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
             raise SsmusicError(f"chunk_seconds: expected a positive duration, got {chunk_seconds}")

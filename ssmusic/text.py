@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ssmusic.errors import SsmusicError
-from ssmusic.hub import load_pretrained
+from ssmusic.io.hub import load_pretrained
 
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 _MINILM_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}

@@ -33,7 +33,7 @@ def _cpu_unless_device(request, monkeypatch):
     bit-reproducible, while they assert CPU results (exact resume, float32 losses). Only ssmusic's
     choice is pinned: patching torch.cuda.is_available itself stops Triton finding its driver."""
     if "device" not in request.fixturenames:
-        from ssmusic import distributed
+        from ssmusic.training import distributed
 
         monkeypatch.setattr(distributed, "uses_cuda", lambda config: config.device == "cuda")
 
@@ -41,7 +41,7 @@ def _cpu_unless_device(request, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_codec_dir(tmp_path_factory):
     """A tiny offline codec (16 x 2 codebooks) fitted on tones: fast to fit, encode and decode."""
-    from ssmusic.transform_codec import TransformCodecConfig, fit_codec
+    from ssmusic.codec.transform import TransformCodecConfig, fit_codec
 
     directory = tmp_path_factory.mktemp("tiny_codec")
     t = torch.arange(22050) / 22050
@@ -58,7 +58,7 @@ def tiny_dataset(tmp_path_factory, tiny_codec_dir):
 
     import soundfile
 
-    from ssmusic.prepare import PrepareSettings, prepare
+    from ssmusic.data.prepare import PrepareSettings, prepare
 
     audio = tmp_path_factory.mktemp("tiny_audio")
     rows = []
@@ -82,7 +82,7 @@ def tiny_dataset(tmp_path_factory, tiny_codec_dir):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_dataset):
     """A tiny SiMBA trained for a few steps on tiny_dataset: a complete model directory."""
-    from ssmusic.train import TrainConfig, train
+    from ssmusic.training.train import TrainConfig, train
 
     run = tmp_path_factory.mktemp("tiny_run")
     config = TrainConfig(preset="tiny", steps=4, batch_size=4, eval_every=100, save_every=100, warmup_steps=1,
@@ -93,8 +93,8 @@ def tiny_model_dir(tmp_path_factory, tiny_dataset):
 @pytest.fixture
 def transformers_mamba2_in_pytorch():
     """transformers' Mamba2Mixer as the PyTorch reference it is meant to be here (see
-    ssmusic.bench.peers.transformers_mamba2_scan_in_pytorch)."""
-    from ssmusic.bench.peers import transformers_mamba2_scan_in_pytorch
+    ssmusic.experiments.bench.peers.transformers_mamba2_scan_in_pytorch)."""
+    from ssmusic.experiments.bench.peers import transformers_mamba2_scan_in_pytorch
 
     with transformers_mamba2_scan_in_pytorch():
         yield

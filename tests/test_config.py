@@ -3,8 +3,8 @@ import json
 import pytest
 
 from ssmusic.config import ConfigError, LMConfig, PipelineConfig, load_config, save_config
-from ssmusic import presets
-from ssmusic.presets import count_parameters
+from ssmusic.model import presets
+from ssmusic.model.presets import count_parameters
 
 
 def test_json_round_trip(tmp_path):

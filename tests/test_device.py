@@ -4,7 +4,7 @@ benchmarks/gpu_check.sh), and the codec decodes in batches."""
 
 import torch
 
-from ssmusic.codecs import load_codec
+from ssmusic.codec.codecs import load_codec
 from ssmusic.pipeline import TextToMusic
 
 

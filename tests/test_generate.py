@@ -5,7 +5,7 @@ import pytest
 from ssmusic.cli import main
 from ssmusic.generate import plan_outputs
 from ssmusic.pipeline import check_seconds, resolve_model_dir
-from ssmusic.sampling import SamplingParams
+from ssmusic.model.sampling import SamplingParams
 from ssmusic.errors import SsmusicError
 
 
@@ -98,7 +98,7 @@ def test_python_api_and_continuation(tiny_model_dir, tmp_path):
 
 def test_transformer_refuses_beyond_its_context(tmp_path, tiny_dataset):
     from ssmusic.pipeline import TextToMusic
-    from ssmusic.train import TrainConfig, train
+    from ssmusic.training.train import TrainConfig, train
 
     final = train(tiny_dataset, tmp_path / "run", TrainConfig(preset="tiny", backbone="transformer", steps=1,
                   batch_size=2, model_overrides={"d_model": 32, "n_layers": 1}), progress=False)
@@ -189,12 +189,12 @@ def test_help_states_the_loaded_models_sampling_defaults(tmp_path, tiny_model_di
 
 
 def test_compile_flag_decodes_with_the_compiled_step(tmp_path, tiny_model_dir, monkeypatch):
-    """--compile hands the LM to ssmusic.compiled (whose output tests/test_compiled.py checks)."""
-    import ssmusic.compiled
-    from ssmusic.lm import MusicLM
+    """--compile hands the LM to ssmusic.model.compiled (whose output tests/model/test_compiled.py checks)."""
+    import ssmusic.model.compiled
+    from ssmusic.model.lm import MusicLM
 
     compiled = []
-    monkeypatch.setattr(ssmusic.compiled, "compile_decode", lambda lm: compiled.append(lm) or lm)
+    monkeypatch.setattr(ssmusic.model.compiled, "compile_decode", lambda lm: compiled.append(lm) or lm)
     code = main(["generate", "a tone", "-o", str(tmp_path / "x.wav"), "--seconds", "0.3", "--compile",
                  "--checkpoint", str(tiny_model_dir)])
     assert code == 0 and len(compiled) == 1 and isinstance(compiled[0], MusicLM)

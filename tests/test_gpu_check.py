@@ -27,7 +27,7 @@ def test_dry_run_plans_every_step_on_cuda_and_runs_nothing(tmp_path):
     lines = out.stdout.splitlines()
     commands = {line.split("]")[0][1:]: line for line in lines if line.startswith("[")}
     assert list(commands) == ["env", "fused", "tests", "data", "prepare", "train", "floor", "bench"]
-    assert "tests/test_mamba2.py -k fused" in commands["fused"]
+    assert "tests/model/test_mamba2.py -k fused" in commands["fused"]
     assert "--preset small --steps 200" in commands["train"] and "--device cuda" in commands["train"]
     assert "bench --device cuda --decode-floor" in commands["floor"]
     assert "bench --device cuda --positions" in commands["bench"]
@@ -50,17 +50,17 @@ def test_a_prepared_dataset_replaces_the_demo_and_ignored_tests_are_left_out(tmp
     assert missing.returncode == 2 and "has no manifest.json" in missing.stderr
     (data / "manifest.json").write_text("{}")
     out = _run("--dry-run", "--workdir", str(tmp_path / "work"), "--data", str(data), "--workers", "8",
-               "--ignore", "tests/test_serve_browser.py", "--python", sys.executable)
+               "--ignore", "tests/serve/test_serve_browser.py", "--python", sys.executable)
     assert out.returncode == 0, out.stderr
     commands = {line.split("]")[0][1:]: line for line in out.stdout.splitlines() if line.startswith("[")}
     assert "data" not in commands and "prepare" not in commands
     assert f"ssmusic train {data} " in commands["train"]
-    assert "--ignore=tests/test_serve_browser.py" in commands["tests"]
+    assert "--ignore=tests/serve/test_serve_browser.py" in commands["tests"]
     assert "-n 8" in commands["tests"]  # this interpreter has xdist (the suite's own runner)
-    chosen = _run("--dry-run", "--workdir", str(tmp_path / "w2"), "--tests", "tests/test_lm.py", "--tests",
-                  "tests/test_scan.py::test_x", "--no-compile", "--python", sys.executable)
+    chosen = _run("--dry-run", "--workdir", str(tmp_path / "w2"), "--tests", "tests/model/test_lm.py", "--tests",
+                  "tests/model/test_scan.py::test_x", "--no-compile", "--python", sys.executable)
     commands = {line.split("]")[0][1:]: line for line in chosen.stdout.splitlines() if line.startswith("[")}
-    assert commands["tests"].endswith(" tests/test_lm.py tests/test_scan.py::test_x")
+    assert commands["tests"].endswith(" tests/model/test_lm.py tests/model/test_scan.py::test_x")
     assert "--no-compile" in commands["floor"] and "--no-compile" in commands["bench"]
     workers = _run("--dry-run", "--workers", "many")
     assert workers.returncode == 2 and "--workers: expected a whole number" in workers.stderr

@@ -22,3 +22,19 @@ def test_no_function_over_the_limit():
                 if lines > MAX_FUNCTION_LINES:
                     long[f"{path.relative_to(PACKAGE)}:{node.name}"] = lines
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_the_folders_show_the_flow():
+    """The top level keeps the public API and the CLI; everything else sits in a subpackage by role."""
+    top_modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    subpackages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    assert len(top_modules) <= 12, f"too many top-level modules: {top_modules}"
+    assert len(subpackages) >= 5, f"too few subpackages: {subpackages}"
+    for role in ("model", "codec", "data", "training", "metrics", "serve"):
+        assert role in subpackages
+
+
+def test_tests_mirror_the_packages():
+    tests = Path(__file__).parent
+    subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert subpackages <= {p.name for p in tests.iterdir() if p.is_dir()}, "a subpackage has no tests/ folder"

@@ -26,7 +26,7 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
                 if node.level:
                     anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                     base = f"{anchor}.{base}" if base else anchor
-                # `from ssmusic import presets` imports a submodule; `from ssmusic.lm import X`, a module
+                # `from ssmusic.model import presets` imports a submodule; `from ssmusic.model.lm import X`, a module
                 targets = [f"{base}.{alias.name}" for alias in node.names]
             for target in targets:
                 # the longest known module the import names (`from ssmusic.x import f` -> ssmusic.x)
@@ -61,7 +61,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_sees_real_imports():
     graph = import_graph()
-    assert "ssmusic.config" in graph["ssmusic.lm"] and "ssmusic.lm" in graph["ssmusic.presets"]
+    assert "ssmusic.config" in graph["ssmusic.model.lm"] and "ssmusic.model.lm" in graph["ssmusic.model.presets"]
 
 
 def test_finds_a_cycle_when_there_is_one():

@@ -5,8 +5,8 @@ import ssmusic
 
 
 def test_public_names_resolve_to_their_modules():
-    from ssmusic.codecs import load_codec
-    from ssmusic.lm import MusicLM
+    from ssmusic.codec.codecs import load_codec
+    from ssmusic.model.lm import MusicLM
     from ssmusic.pipeline import TextToMusic
     from ssmusic.text import load_text_encoder
 
@@ -19,6 +19,6 @@ def test_public_names_resolve_to_their_modules():
 
 
 def test_import_stays_cheap():  # the lazy names do not pull torch-heavy modules at import time
-    code = "import sys, ssmusic; print(any(m in sys.modules for m in ('ssmusic.pipeline', 'ssmusic.codecs', 'transformers')))"
+    code = "import sys, ssmusic; print(any(m in sys.modules for m in ('ssmusic.pipeline', 'ssmusic.codec.codecs', 'transformers')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -87,7 +87,7 @@ def test_pyproject_states_the_torch_the_code_needs():
     (spec,) = re.findall(r'"(torch\b[^"]*)"', (ROOT / "pyproject.toml").read_text())  # tomllib is 3.11+
     minimum = tuple(int(x) for x in re.fullmatch(r"torch>=(\d+)\.(\d+)", spec).groups())
     # the newest API the code calls: F.rms_norm (2.4); safe_globals with (object, "module.name")
-    # pairs, ssmusic/ssmttm.py (2.6)
+    # pairs, ssmusic/training/ssmttm.py (2.6)
     assert minimum >= (2, 6), spec
     assert hasattr(torch.nn.functional, "rms_norm") and hasattr(torch.serialization, "safe_globals")
     assert tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]) >= minimum

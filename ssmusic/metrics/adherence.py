@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssmusic.captions import read_csv
+from ssmusic.data.captions import read_csv
 from ssmusic.errors import SsmusicError
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssmusic.atomic import read_json, write_json_atomic
-from ssmusic.captions import dataset_rows
+from ssmusic.io.atomic import read_json, write_json_atomic
+from ssmusic.data.captions import dataset_rows
 from ssmusic.errors import SsmusicError
-from ssmusic.tensors import load_tensors, save_tensors
+from ssmusic.io.tensors import load_tensors, save_tensors
 
 DEFAULT_CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "assets" / "classifier"
 
@@ -76,7 +76,7 @@ def fit(features: np.ndarray, labels: list[str], label: str, epochs: int = 300, 
 def clip_features(paths: list[Path], progress: bool = True) -> np.ndarray:
     from tqdm import tqdm
 
-    from ssmusic.audio import read_audio
+    from ssmusic.io.audio import read_audio
     from ssmusic.metrics.embeddings import MelStats
 
     model = MelStats()

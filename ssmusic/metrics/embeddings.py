@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from ssmusic.errors import SsmusicError
-from ssmusic.hub import load_pretrained
-from ssmusic.mel import log_mel, mel_filterbank
+from ssmusic.io.hub import load_pretrained
+from ssmusic.codec.mel import log_mel, mel_filterbank
 
 
 class MelStats:
@@ -74,7 +74,7 @@ class CodecLatents:
     """Continuous encoder latents of EnCodec / DAC (before quantization), one vector per second."""
 
     def __init__(self, source: str) -> None:
-        from ssmusic.codecs import HFCodec, load_codec
+        from ssmusic.codec.codecs import HFCodec, load_codec
 
         codec = load_codec(source)
         if not isinstance(codec.backend, HFCodec):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ssmusic import cache
-from ssmusic.atomic import atomic_path, write_json_atomic
-from ssmusic.captions import dataset_rows
+from ssmusic.io import cache
+from ssmusic.io.atomic import atomic_path, write_json_atomic
+from ssmusic.data.captions import dataset_rows
 from ssmusic.errors import SsmusicError
 
 METRICS = ("fad", "kl", "adherence", "clap")
@@ -25,7 +25,7 @@ METRICS = ("fad", "kl", "adherence", "clap")
 def collect_rows(directory: str | Path, split: str | None = None) -> list[dict]:
     """One dict per audio file: `path`, `caption` (None if unknown) and, from captions.csv, its other
     columns (attributes such as the instrument). Sidecar JSONs give the prompt of generated audio."""
-    from ssmusic.audio import list_audio_files
+    from ssmusic.io.audio import list_audio_files
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -55,7 +55,7 @@ class EmbeddingCache:
         self.root = root / hashlib.sha256(model.name.encode()).hexdigest()[:16]
 
     def __call__(self, path: Path) -> np.ndarray:
-        from ssmusic.audio import read_audio
+        from ssmusic.io.audio import read_audio
 
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         cached = self.root / f"{digest}.npy"

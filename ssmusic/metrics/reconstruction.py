@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ssmusic.mel import log_mel, mel_filterbank
+from ssmusic.codec.mel import log_mel, mel_filterbank
 
 
 def evaluation_mel(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:

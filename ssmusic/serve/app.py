@@ -27,7 +27,7 @@ from starlette.routing import Route
 from ssmusic.errors import SsmusicError
 from ssmusic.serve.jobs import Job, Queue, parse_request
 from ssmusic.serve.outputs import output_paths
-from ssmusic.wavstream import wav_header
+from ssmusic.io.wavstream import wav_header
 
 STATIC = Path(__file__).parent / "static"
 POLL_SECONDS = 0.05

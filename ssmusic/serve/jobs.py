@@ -163,7 +163,7 @@ class Queue:
 
     def _run(self, job: Job) -> None:
         from ssmusic.serve.outputs import write_outputs
-        from ssmusic.wavstream import pcm16
+        from ssmusic.io.wavstream import pcm16
 
         request = job.request
         pieces = []

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from ssmusic.atomic import atomic_path
-from ssmusic.audio import write_wav
-from ssmusic.atomic import write_json_atomic
+from ssmusic.io.atomic import atomic_path
+from ssmusic.io.audio import write_wav
+from ssmusic.io.atomic import write_json_atomic
 
 
 def output_paths(outputs: Path, job_id: str) -> dict[str, Path]:

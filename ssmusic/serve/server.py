@@ -41,7 +41,7 @@ def _check(args: argparse.Namespace) -> None:
 def load_warm_model(checkpoint, device: str = "cpu"):
     """The TextToMusic a demo serves, with its first-visitor costs paid up front."""
     from ssmusic.pipeline import TextToMusic
-    from ssmusic.stream import stream_context
+    from ssmusic.codec.stream import stream_context
 
     model = TextToMusic.from_pretrained(checkpoint, device=device)
     stream_context(model.codec)  # measured once (cached on disk), not on the first visitor's time
