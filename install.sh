@@ -9,7 +9,7 @@
 # Where it installs: the virtualenv `python` (or $PYTHON) belongs to, if it is one; otherwise a
 # `.venv` it creates here, because a stock Debian 12 / Ubuntu 24.04 Python is "externally managed"
 # (PEP 668) and pip refuses to install into it. Then: .venv/bin/python -m pytest -n 2
-# GPU users: see README ("GPU set-up") instead.
+# GPU users: see docs/gpu.md instead.
 # INSTALL_DRY_RUN=1 prints the commands instead of running them (the tests use it).
 set -euo pipefail
 cd "$(dirname "$0")"

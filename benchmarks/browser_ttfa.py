@@ -6,7 +6,7 @@
 Each run loads the page, types a prompt, sets the duration and presses Generate; the page records
 the time from the click until its first piece of audio is scheduled to sound (Web Audio, 0.1 s
 scheduling margin included). The server's own time from the start of generation to the first
-chunk is recorded beside it. The last page is saved as the README's screenshot.
+chunk is recorded beside it. The last page is saved as the screenshot in docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Does decoding with bf16 or int8 weights, or a bf16 SSM state, keep the music? FAD, KL and
 instrument adherence of the shipped model with each decode type, on the demo test captions (seed 0,
-10 s), as the README's "Following the prompt" table measures float32; and float32 with another
+10 s), as docs/model.md's "Following the prompt" table measures float32; and float32 with another
 seed, to show how much the scores move between two samplings of the same model.
 
     python benchmarks/decode_dtype_quality.py DEMO_DIR --out runs/decode_dtype \

@@ -1,5 +1,5 @@
 """Parameter counts of every preset x conditioning x backbone, with the depth each gets (SiMBA the
-preset's; the others, and SiMBA with EinFFT, the depth whose count is closest): the README's
+preset's; the others, and SiMBA with EinFFT, the depth whose count is closest): docs/model.md's
 presets table. Counted on the meta device (no weights allocated), card 1024, one codebook.
 
     python benchmarks/preset_sizes.py --out results/preset_sizes.json

@@ -138,7 +138,7 @@ def record(path: Path, row: dict, split: str) -> None:
 
 
 def markdown(path: Path) -> str:
-    """The results file as the README's table: one line per row and sampling setting."""
+    """The results file as docs/model.md's table: one line per row and sampling setting."""
     data = json.loads(path.read_text())
     lines = ["| row | change | steps | CFG | instrument accuracy | most predicted | cond. gap | val CE | FAD | KL |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -66,7 +66,7 @@ class LMConfig:
     # MiniLM's own sentence pooling; Linear + LayerNorm) to the input at every position, beside the
     # prefix or cross-attention. A prefix reaches later frames only through the recurrent state,
     # and once a few frames are heard the audio predicts itself; measured on the demo data, the
-    # prefix-only model ignored its caption (see README, "Following the prompt").
+    # prefix-only model ignored its caption (see docs/model.md, "Conditioning: following the prompt").
     pooled_text: bool = False
 
     @property

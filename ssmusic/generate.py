@@ -218,7 +218,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "faster; default float32)")
     parser.add_argument("--compile", action="store_true",
                         help="decode with a torch.compile'd step (simba/mamba; on CPU it needs a C++ compiler): "
-                             "1.3-2.2x faster per step than eager (results/bench_decode*.md). The first run compiles "
+                             "per step 1.3-2.2x faster than eager for one prompt, 1.08-1.22x for 4/16/64 prompts "
+                             "(float32 weights; results/bench_decode*.json). The first run compiles "
                              "for ~25 s and caches it in ~/.cache/ssmusic/compile ($SSMUSIC_COMPILE_CACHE); later "
                              "runs still spend ~4 s tracing and loading, repaid only over clips of ~15 s or more")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")

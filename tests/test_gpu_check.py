@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.sh: these check what a CPU can, its arguments and the plan it would run
-(the GPU run itself is in the README). `--device cpu --quick` runs the same steps at toy
+(the GPU run itself is in docs/gpu.md). `--device cpu --quick` runs the same steps at toy
 sizes (about 2 minutes on a 2-core machine, so not part of the suite)."""
 
 import subprocess

@@ -3,7 +3,7 @@
 No neural network and nothing to download: the codebooks are a few MB shipped in the package, and
 fitting them takes minutes on a CPU (`ssmusic codec fit AUDIO_DIR --out DIR`).
 
-Two transforms (chosen between by measurement, see README):
+Two transforms (chosen between by measurement, see docs/codec.md):
 - "mel":  log-mel spectrogram frames are quantized; decoding inverts mel -> linear magnitude and
           recovers phase with (fast) Griffin-Lim. Phase is not coded, so waveform SNR is low, but
           the spectrogram - what is heard - is kept.

@@ -86,14 +86,33 @@ def summarize(curves: dict[str, dict[int, list[dict]]], generation: dict[str, di
     return summary
 
 
+def interpolated(curve: dict[str, dict], at_step: float) -> dict | None:
+    """The seed-mean curve read at a fractional step, linearly between the evaluations either side
+    (the last evaluation within a budget can lie far below it when evaluations are sparse)."""
+    steps = sorted(int(s) for s in curve)
+    at_step = round(at_step, 6)
+    below, above = [s for s in steps if s <= at_step], [s for s in steps if s >= at_step]
+    if not below or not above:
+        return None
+    low, high = below[-1], above[0]
+    a, b = curve[str(low)]["mean"], curve[str(high)]["mean"]
+    mean = a if high == low else a + (b - a) * (at_step - low) / (high - low)
+    return {"at_step": round(at_step, 1), "between": [low, high], "mean": round(mean, 5)}
+
+
 def calibrated_time(summary: dict, step_seconds: dict[str, float]) -> dict:
     """The equal-time view on the calibrated axis (step × each variant's seconds per step, timed
     under the same load): the budget is the shortest variant's full run; per variant, the seed spread
-    of the last validation loss and of each generation metric at the last step within it."""
+    of the last validation loss and of each generation metric at the last step within it, and the
+    seed-mean validation loss interpolated at the budget."""
     finals = {v: max(int(s) for s in summary["val_loss"][v]) for v in summary["variants"] if summary["val_loss"][v]}
     budget = min(finals[v] * step_seconds[v] for v in finals)
-    view: dict = {"step_seconds": step_seconds, "budget_s": round(budget, 1), "val_loss": {}, "generation": {}}
+    view: dict = {"step_seconds": step_seconds, "budget_s": round(budget, 1), "val_loss": {}, "generation": {},
+                  "val_loss_interpolated": {}}
     for variant in finals:
+        at_budget = interpolated(summary["val_loss"][variant], budget / step_seconds[variant])
+        if at_budget:
+            view["val_loss_interpolated"][variant] = at_budget
         within = budget / step_seconds[variant] + 1e-6
         evaluated = [s for s in summary["val_loss"][variant] if int(s) <= within]
         if evaluated:
@@ -115,6 +134,11 @@ def _calibrated_lines(view: dict, variants: list[str], header: list[str]) -> lis
     for name, table, digits in rows:
         lines.append(f"| {name} | " + " | ".join(f"{_cell(table[v], digits)} (step {table[v]['step']})"
                                                   if v in table else "" for v in variants) + " |")
+    at_budget = view.get("val_loss_interpolated", {})
+    if at_budget:
+        lines.append("| val_loss, seed mean interpolated at the budget | " + " | ".join(
+            f"{at_budget[v]['mean']:.4f} (step {at_budget[v]['at_step']:g})" if v in at_budget else ""
+            for v in variants) + " |")
     return lines
 
 
@@ -234,3 +258,22 @@ def write_report(out_dir: Path, curves: dict, generation: dict, params: dict, se
     table = markdown(summary, params)
     write_text_atomic(out_dir / "compare.md", table + "\n")
     return {"summary": summary, "table": table}
+
+
+def refresh(path: Path) -> dict:
+    """Recompute the calibrated equal-time view of a written compare.json from its own curves and
+    timed seconds per step (no runs needed), and rewrite it and the Markdown table beside it."""
+    from ssmusic.io.atomic import read_json, write_json_atomic, write_text_atomic
+
+    summary = read_json(path)
+    if summary.get("calibrated_time"):
+        summary["calibrated_time"] = calibrated_time(summary, summary["calibrated_time"]["step_seconds"])
+    write_json_atomic(path, summary)
+    write_text_atomic(path.with_suffix(".md"), markdown(summary, summary.get("parameters", {})) + "\n")
+    return summary
+
+
+if __name__ == "__main__":  # python -m ssmusic.experiments.report OUT_DIR/compare.json
+    import sys
+
+    refresh(Path(sys.argv[1]))

@@ -4,7 +4,7 @@ import pytest
 
 from ssmusic.cli import main
 from ssmusic.experiments.compare import Variant, parse_ints, parse_variants
-from ssmusic.experiments.report import calibrated_time, markdown, summarize
+from ssmusic.experiments.report import calibrated_time, interpolated, markdown, refresh, summarize
 from ssmusic.errors import SsmusicError
 
 
@@ -54,6 +54,28 @@ def test_calibrated_time_compares_at_the_shortest_full_run_measured_in_timed_sec
     summary["calibrated_time"] = view
     table = markdown(summary, {})
     assert "At equal calibrated training time (100 s" in table and "4.2000 [4.0000–4.4000] (step 100)" in table
+
+
+def test_equal_time_is_read_between_evaluations_not_at_the_last_one_below_the_budget(tmp_path):
+    curve = {"100": {"mean": 4.0}, "200": {"mean": 3.0}, "300": {"mean": 2.0}}
+    # 290 steps: the last evaluation below (step 200, 3.0) is far from the curve there (2.1)
+    assert interpolated(curve, 290.0) == {"at_step": 290.0, "between": [200, 300], "mean": 2.1}
+    assert interpolated(curve, 300.0000000001)["between"] == [300, 300]  # float noise at the last step
+    assert interpolated(curve, 50.0) is None and interpolated(curve, 301.0) is None  # never extrapolated
+    curves = {"transformer-prefix": {0: _records([(100, 5.0, 1), (200, 4.0, 2)])},
+              "simba-prefix": {0: _records([(100, 4.0, 1), (200, 3.0, 2)])}}
+    summary = summarize(curves)
+    summary["calibrated_time"] = calibrated_time(summary, {"transformer-prefix": 0.5, "simba-prefix": 0.8})
+    assert summary["calibrated_time"]["val_loss_interpolated"]["simba-prefix"]["mean"] == 3.75  # step 125
+    assert summary["calibrated_time"]["val_loss"]["simba-prefix"]["step"] == 100
+    # refresh recomputes the view from a written compare.json alone (an older one lacks it)
+    del summary["calibrated_time"]["val_loss_interpolated"]
+    summary["parameters"] = {}
+    path = tmp_path / "compare.json"
+    path.write_text(json.dumps(summary))
+    refresh(path)
+    assert json.loads(path.read_text())["calibrated_time"]["val_loss_interpolated"]["simba-prefix"]["at_step"] == 125.0
+    assert "3.7500 (step 125)" in (tmp_path / "compare.md").read_text()
 
 
 def test_variants_and_seeds_parse_or_say_what_is_expected():

@@ -1,5 +1,5 @@
 """bf16 / int8 decode weights against the float32 reference path (tiny configs), with the
-tolerances they are held to. The shipped default model's numbers are in the README
+tolerances they are held to. The shipped default model's numbers are in docs/performance.md
 (`ssmusic bench --decode-floor`): bf16 max |diff| 0.05 and int8 0.11 on logits up to 12."""
 
 import pytest

@@ -73,7 +73,7 @@ def _musicgen_config(preset: str, max_tokens: int):
 @torch.inference_mode()
 def musicgen(preset: str, new_tokens: int, device: str = "cpu") -> dict:
     """transformers' MusicGen decoder of our SiMBA's size (random weights), CFG batch 2; self- and
-    cross-attention caches kept apart (see README)."""
+    cross-attention caches kept apart (see docs/performance.md)."""
     from transformers import MusicgenForCausalLM
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 

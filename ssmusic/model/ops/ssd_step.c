@@ -65,8 +65,8 @@ SSD_STEP(ssd_step_f32, float, load_f32, store_f32)
 
 #if defined(__AVX512F__) && defined(__AVX512BF16__) && !defined(SSD_STEP_GENERIC)
 /* The bfloat16 state with AVX-512: 16 entries per instruction, converted by the CPU's own
-   round-to-nearest-even instruction. The portable loop below took 2.5x as long on a Xeon with
-   AVX512-BF16 (6.8 against 2.8 ms per layer at 128 rows: benchmarks/state_step.py). */
+   round-to-nearest-even instruction. The portable loop below took 2.4x as long on a Xeon with
+   AVX512-BF16 (6.6 against 2.8 ms per layer at 128 rows: benchmarks/state_step.py, results/state_step.json). */
 #include <immintrin.h>
 
 void ssd_step_bf16(uint16_t *restrict state, const float *restrict x, const float *restrict dt,
