@@ -14,7 +14,8 @@ def dac_44k() -> Codec:
     from transformers import DacConfig, DacModel
 
     torch.manual_seed(0)
-    return Codec(HFCodec(DacModel(DacConfig()).eval()), "dac_44khz-architecture-random-weights")
+    # DacConfig() alone is the 16 kHz model's sample rate (31.25 frames/s); DAC-44k has the same layers at 44.1 kHz
+    return Codec(HFCodec(DacModel(DacConfig(sampling_rate=44100)).eval()), "dac_44khz-architecture-random-weights")
 
 
 def encodec_32k() -> Codec:

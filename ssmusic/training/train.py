@@ -1,9 +1,10 @@
 """`ssmusic train`: the training loop, in plain sight.
 
-The paper's recipe by default: AdamW (wd 0.02, none on norms/biases/embeddings), linear warmup then
-cosine decay, cross-entropy with label smoothing 0.1 (pad ignored), caption dropout p = 0.1 (the
-whole caption replaced by the learned null, so classifier-free guidance is trained), gradient
-accumulation and clipping, bf16 autocast on CUDA / fp32 on CPU. Under `torchrun` it trains with
+The paper's recipe by default (AdamW wd 0.02, linear warmup then cosine decay, cross-entropy with
+label smoothing 0.1, pad ignored), with this project's own choices (docs/training.md): no weight
+decay on norms/biases/embeddings, and caption dropout p = 0.1 that replaces the whole caption by the
+learned null, so classifier-free guidance is trained; gradient accumulation and clipping, bf16
+autocast on CUDA / fp32 on CPU. Under `torchrun` it trains with
 DistributedDataParallel (rank 0 logs and saves). Checkpoints resume exactly: model, optimizer,
 schedule, RNG states and the position in the data order are all saved. With `--init-from` the run
 fine-tunes a trained model (ssmusic.training.finetune: its weights and architecture, --freeze, LoRA adapters).
