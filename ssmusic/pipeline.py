@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import torch
 
 from ssmusic.config import PipelineConfig, load_config
-from ssmusic.errors import SsmusicError
+from ssmusic.errors import BadValue, SsmusicError
 from ssmusic.model.sampling import SamplingParams
 
 if TYPE_CHECKING:
@@ -55,12 +55,27 @@ def resolve_model_dir(path: str | Path | None) -> Path:
         "or a training run with final/ or checkpoints/step_*/)")
 
 
-def check_seconds(seconds: float) -> None:
-    """A duration to generate: positive, finite and below MAX_SECONDS."""
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise SsmusicError(f"--seconds: expected a positive duration, got {seconds}")
-    if seconds > MAX_SECONDS:
-        raise SsmusicError(f"--seconds: {seconds} s is beyond the {MAX_SECONDS:.0f} s limit")
+def check_seconds(seconds: object, limit: float = MAX_SECONDS) -> float:
+    """A duration to generate: a positive, finite number up to `limit` (MAX_SECONDS, or a smaller
+    limit a front end sets, e.g. `serve --max-seconds`)."""
+    limit = min(limit, MAX_SECONDS)
+    if (not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds)
+            or not 0 < seconds <= limit):
+        raise BadValue("seconds", f"a positive duration up to {limit:g} s", seconds)
+    return float(seconds)
+
+
+def check_prompt(prompt: object, allow_empty: bool = True, max_chars: int | None = None) -> str:
+    """A text description: a str (an empty one asks for unconditional music, unless a front end
+    refuses it), at most `max_chars` characters where a front end sets a limit."""
+    if not isinstance(prompt, str):
+        raise BadValue("prompt", "a text description of the music", prompt,
+                       got_text="nothing" if prompt is None else type(prompt).__name__)
+    if not allow_empty and not prompt.strip():
+        raise BadValue("prompt", "a description of the music to generate", prompt, got_text="an empty text")
+    if max_chars is not None and len(prompt) > max_chars:
+        raise BadValue("prompt", f"at most {max_chars} characters", prompt, got_text=f"{len(prompt)}")
+    return prompt
 
 
 class TextToMusic:
@@ -172,9 +187,9 @@ class TextToMusic:
         descriptions = list(descriptions)
         if not descriptions:
             raise SsmusicError("no prompts given: pass at least one description")
-        if not all(isinstance(d, str) for d in descriptions):
-            raise SsmusicError("prompts must be strings")
-        check_seconds(float(seconds))
+        for description in descriptions:
+            check_prompt(description)
+        seconds = check_seconds(seconds)
         sampling = sampling or self.sampling()
         steps = max(1, round(float(seconds) * self.config.frame_rate))
         self.check_context(steps, 0 if prompt_codes is None else prompt_codes.shape[-1])

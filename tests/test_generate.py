@@ -4,9 +4,9 @@ import pytest
 
 from ssmusic.cli import main
 from ssmusic.generate import plan_outputs
-from ssmusic.pipeline import check_seconds, resolve_model_dir
+from ssmusic.pipeline import check_prompt, check_seconds, resolve_model_dir
 from ssmusic.model.sampling import SamplingParams
-from ssmusic.errors import SsmusicError
+from ssmusic.errors import BadValue, SsmusicError
 
 
 def test_single_output_uses_the_given_wav_name(tmp_path):
@@ -31,6 +31,24 @@ def test_bad_settings_are_refused(field, value):
             check_seconds(value)
         else:
             SamplingParams(**{field: value, "seed": 0})
+
+
+@pytest.mark.parametrize("value", [float("inf"), "10", True, None, 3601])
+def test_seconds_rule_refuses_non_numbers_and_names_the_flag(value):
+    with pytest.raises(BadValue, match="^--seconds: expected a positive duration up to 3600 s"):
+        check_seconds(value)
+    with pytest.raises(BadValue, match="up to 60 s"):
+        check_seconds(61, limit=60)  # a front end's tighter limit, same rule
+    assert check_seconds(60, limit=60) == 60.0
+
+
+@pytest.mark.parametrize("prompt,allow_empty,expected", [
+    (5, True, "got int"), (["a", "b"], True, "got list"), ("  ", False, "got an empty text"),
+    ("x" * 501, False, "at most 500 characters, got 501")])
+def test_prompt_rule(prompt, allow_empty, expected):
+    with pytest.raises(BadValue, match=expected):
+        check_prompt(prompt, allow_empty=allow_empty, max_chars=500)
+    assert check_prompt("", allow_empty=True) == ""  # the Python API may ask for unconditional music
 
 
 def test_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):

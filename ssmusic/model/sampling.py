@@ -8,7 +8,18 @@ from dataclasses import dataclass
 
 import torch
 
-from ssmusic.errors import SsmusicError
+from ssmusic.errors import BadValue
+
+MAX_SEED = 2**64 - 1  # what torch.Generator.manual_seed takes (negative seeds would wrap around)
+
+
+def _real(value: object) -> bool:
+    """A finite int or float (not a bool, not NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -26,17 +37,17 @@ class SamplingParams:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cfg_scale, (int, float)) or not math.isfinite(self.cfg_scale) or self.cfg_scale < 0:
-            raise SsmusicError(f"--cfg: expected a number >= 0, got {self.cfg_scale}")
-        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
-            raise SsmusicError(f"--top-k: expected an integer >= 0 (0 = no limit), got {self.top_k}")
-        if not isinstance(self.top_p, (int, float)) or not 0.0 <= self.top_p <= 1.0:
-            raise SsmusicError(f"--top-p: expected a number in [0, 1] (0 = off), got {self.top_p}")
-        if (not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature)
-                or self.temperature <= 0):
-            raise SsmusicError(f"--temperature: expected a positive number, got {self.temperature}")
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
-            raise SsmusicError(f"--seed: expected an integer, got {self.seed!r}")
+        # the one place these rules live: the CLI, the Python API and the web API all construct one
+        if not _real(self.cfg_scale) or self.cfg_scale < 0:
+            raise BadValue("cfg", "a number >= 0", self.cfg_scale)
+        if not _whole(self.top_k) or self.top_k < 0:
+            raise BadValue("top_k", "an integer >= 0 (0 = no limit)", self.top_k)
+        if not _real(self.top_p) or not 0.0 <= self.top_p <= 1.0:
+            raise BadValue("top_p", "a number in [0, 1] (0 = off)", self.top_p)
+        if not _real(self.temperature) or self.temperature <= 0:
+            raise BadValue("temperature", "a positive number", self.temperature)
+        if self.seed is not None and (not _whole(self.seed) or not 0 <= self.seed <= MAX_SEED):
+            raise BadValue("seed", f"an integer from 0 to {MAX_SEED} (2^64 - 1)", self.seed)
 
     @property
     def guided(self) -> bool:

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ssmusic.io.atomic import atomic_path
+from ssmusic.io.atomic import atomic_path, write_json_atomic
 from ssmusic.io.audio import write_wav
-from ssmusic.io.atomic import write_json_atomic
 
 
 def output_paths(outputs: Path, job_id: str) -> dict[str, Path]:
@@ -36,18 +35,29 @@ def write_spectrogram(path: Path, audio: torch.Tensor, sample_rate: int, title: 
     plt.close(figure)
 
 
+def public_description(model) -> dict:
+    """What visitors may know about the served model: its folder's name, never where it lives."""
+    from ssmusic.pipeline import DEFAULT_MODEL_DIR
+
+    folder = model.model_dir
+    name = "the shipped default model" if folder and Path(folder) == DEFAULT_MODEL_DIR else Path(folder or "model").name
+    return {"name": name, "backbone": model.lm.config.backbone, "conditioning": model.lm.config.conditioning,
+            "codec": Path(model.config.codec).name, "text_encoder": Path(model.config.text_encoder).name,
+            "sample_rate": model.sample_rate, "frame_rate": model.config.frame_rate}
+
+
 def write_outputs(model, job, audio: torch.Tensor, outputs: Path) -> None:
     paths = output_paths(outputs, job.id)
-    request = job.request
+    request, sampling = job.request, job.request.sampling
     write_wav(paths["wav"], audio[None], model.sample_rate)
     write_spectrogram(paths["png"], audio, model.sample_rate, request.prompt)
     write_json_atomic(paths["json"], {
         "prompt": request.prompt,
-        "seed": request.seed,
+        "seed": sampling.seed,
         "seconds_generated": request.seconds,
         "audio_seconds": audio.shape[-1] / model.sample_rate,
         "sample_rate": model.sample_rate,
-        "settings": {"cfg": request.cfg, "top_k": request.top_k, "temperature": request.temperature},
+        "settings": {"cfg": sampling.cfg_scale, "top_k": sampling.top_k, "temperature": sampling.temperature},
         "stream": {"time_to_first_audio_s": job.time_to_first_audio_s, "real_time_factor": job.real_time_factor},
-        "model": model.describe(),
+        "model": public_description(model),
     })

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,19 +17,35 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def running_server(checkpoint, outputs: Path, *extra: str):
-    """Start `ssmusic serve --port 0` (the OS picks a free port) and yield its URL."""
+def running_server(checkpoint, outputs: Path, *extra: str, keep_outputs: bool = True):
+    """Start `ssmusic serve --port 0` (the OS picks a free port) and yield its URL. Its log is
+    outputs/server.log; finished files go to `outputs` (keep_outputs) or the server's own temporary
+    folder. Stopping it with SIGTERM must exit 0 with no error or traceback in the log."""
     env = {**os.environ, "SSMUSIC_CACHE_DIR": str(outputs / "cache"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "ssmusic", "serve", "--port", "0", "--checkpoint", str(checkpoint),
-               "--outputs", str(outputs), "--threads", "1", *extra]
-    with running_process(command, outputs / "server.log", env) as url:
+               "--threads", "1", *(["--outputs", str(outputs)] if keep_outputs else []), *extra]
+    with running_process(command, outputs / "server.log", env, clean_exit=True) as url:
         yield url
 
 
+class ServerUrl(str):
+    """The server's URL (a str), with its process and the line it printed when it started listening."""
+
+    def __new__(cls, url: str, process: subprocess.Popen, banner: str):
+        self = super().__new__(cls, url)
+        self.process, self.banner = process, banner
+        return self
+
+
+def clean_log(text: str) -> bool:
+    return "Traceback" not in text and " ERROR " not in text and " CRITICAL " not in text
+
+
 @contextmanager
-def running_process(command: list[str], log_path: Path, env: dict | None = None):
+def running_process(command: list[str], log_path: Path, env: dict | None = None, clean_exit: bool = False):
     """Start a web server whose first line on stdout, printed once it listens, holds its URL; yield
-    that URL (without the trailing slash) and stop the process afterwards. stderr goes to log_path."""
+    that URL (without the trailing slash) and stop the process afterwards (SIGTERM; with clean_exit
+    it must exit 0 and log no error). stderr goes to log_path."""
     log = open(log_path, "w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
@@ -38,21 +55,23 @@ def running_process(command: list[str], log_path: Path, env: dict | None = None)
             process.kill()
             process.wait()
             raise RuntimeError(f"{' '.join(map(str, command[1:4]))} did not start: {line}{log_path.read_text()[-2000:]}")
-        yield url.rstrip("/")
-        assert process.poll() is None, "the server died during the test"
+        yield ServerUrl(url.rstrip("/"), process, line)
+        if process.poll() is None:  # else a test stopped it itself (and checked how)
+            process.terminate()
+        code = process.wait(timeout=60)
+        if clean_exit:
+            assert code == 0 and clean_log(log_path.read_text()), f"unclean stop ({code}): {log_path.read_text()[-3000:]}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        if process.poll() is None:
             process.kill()
             process.wait()
         log.close()
 
 
-def call(url: str, data: bytes | None = None, method: str | None = None) -> tuple[int, dict | bytes]:
+def call(url: str, data: bytes | None = None, method: str | None = None,
+         headers: dict | None = None) -> tuple[int, dict | bytes]:
     request = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"),
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             body, status, kind = response.read(), response.status, response.headers.get("Content-Type", "")
@@ -75,3 +94,17 @@ def wait_for(predicate, timeout: float = 120.0, every: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(every)
+
+
+EXAMPLES = [{"prompt": "a steady drum groove with a walking bass", "seconds": 2},
+            {"prompt": "a slow chorale on a church organ", "seconds": 3}]
+
+
+def model_with_card(model_dir: Path, into: Path) -> Path:
+    """A copy of a model folder with a model_card.json (what the page shows about the model)."""
+    copy = into / "model"
+    shutil.copytree(model_dir, copy)
+    card = {"summary": "a tiny test model", "knows": ["nothing much"], "does_not_know": ["music"],
+            "examples": EXAMPLES}
+    (copy / "model_card.json").write_text(json.dumps(card))
+    return copy
