@@ -1,4 +1,10 @@
-"""`ssmusic evaluate`: FAD, KL, prompt adherence and CLAP score of generated audio against a reference set.
+"""`ssmusic evaluate`: judges of generated audio against a reference set.
+
+- judges that hear music (music_eval): the music network's Fréchet distance beside its real-vs-real
+  floor, tag KL, tag adherence, motion (frozen run, onsets), tempo and key adherence beside their
+  real-clip ceilings, each with n and a 95% interval;
+- the earlier offline judges: mel-statistics FAD, a mel-statistics instrument classifier's KL and
+  adherence, and the CLAP score (with CLAP weights).
 
 Generated: a directory of WAVs whose JSON sidecars (written by `ssmusic generate`) hold the prompt.
 Reference: a directory of audio with captions.csv (a demo dataset; `--split` picks e.g. its test
@@ -19,7 +25,7 @@ from ssmusic.io.atomic import atomic_path, write_json_atomic
 from ssmusic.data.captions import dataset_rows
 from ssmusic.errors import SsmusicError
 
-METRICS = ("fad", "kl", "adherence", "clap")
+METRICS = ("music_fd", "tag_kl", "tag_adherence", "motion", "tempo", "key", "fad", "kl", "adherence", "clap")
 
 
 def collect_rows(directory: str | Path, split: str | None = None) -> list[dict]:
@@ -90,6 +96,7 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
     from ssmusic.metrics.embeddings import MelStats, load_embedding
     from ssmusic.metrics.frechet import frechet_distance_of
     from ssmusic.metrics.kl import paired_kl
+    from ssmusic.metrics.music_eval import MUSIC_METRICS, NETWORK_METRICS, judge_music
 
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
@@ -132,6 +139,11 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
                                          [r.get(attribute) or None for r in ref_rows], ref_p)
     if "clap" in metrics:
         results["clap"] = _clap_score(clap, gen_items, generated, embed_all)
+    heard = [m for m in metrics if m in NETWORK_METRICS + MUSIC_METRICS]
+    if heard:
+        found, clips = judge_music(gen_items, ref_rows, _floor_pool(reference, split), heard, cache_root, progress)
+        results.update(found)
+        results["clips"] = clips
     if all("skipped" in results[m] for m in metrics):
         reasons = "; ".join(f"{m}: {results[m]['skipped']}" for m in metrics)
         raise SsmusicError(f"no metric could be computed ({reasons})")
@@ -155,15 +167,25 @@ def _clap_score(clap: str | None, gen_items: list, generated, embed_all) -> dict
     return {"value": float((audio * text).sum(-1).mean()), "model": model.name, "pairs": len(prompted)}
 
 
+def _floor_pool(reference: str | Path, split: str | None) -> list[dict]:
+    """Real clips of the reference dataset outside the evaluated split: where the real-vs-real floors
+    draw from (none without a split: the floor is then reported as skipped)."""
+    if split is None:
+        return []
+    return [r for r in dataset_rows(Path(reference)) or [] if r.get("split") != split]
+
+
 def _shared_captions(generated: list, reference: list) -> set[str]:
     return {t for _, t in generated if t is not None} & {t for _, t in reference if t is not None}
 
 
 def table(results: dict) -> str:
-    lines = ["| metric | value | details |", "|---|---|---|"]
+    from ssmusic.metrics.music_eval import MUSIC_METRICS, NETWORK_METRICS, table_rows
+
+    lines = ["| judge | generated | real: floor / ceiling, details |", "|---|---|---|", *table_rows(results)]
     for name in METRICS:
         entry = results.get(name)
-        if entry is None:
+        if entry is None or name in NETWORK_METRICS + MUSIC_METRICS:
             continue
         if "skipped" in entry:
             lines.append(f"| {name} | skipped | {entry['skipped']} |")
@@ -174,17 +196,46 @@ def table(results: dict) -> str:
                          f"chance {entry['chance']:.0%}, {entry['labelled']} labelled clips, most predicted "
                          f"{top['class']} ({top['share']:.0%}) |")
         else:
-            details = ", ".join(f"{k}={v}" for k, v in entry.items() if k != "value")
+            details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("value", "per_clip"))
             lines.append(f"| {name} | {entry['value']:.4f} | {details} |")
     return "\n".join(lines)
 
 
+def seeds_table(result: dict) -> str:
+    """Mean and range over seeds of the headline figures (the 'value' of each judge)."""
+    lines = ["| figure | mean over seeds | range | per seed |", "|---|---|---|---|"]
+    for path, entry in result["over_seeds"].items():
+        if path.endswith(".value") and "mean" in entry and ".ceiling" not in path and ".floor" not in path:
+            lines.append(f"| {path[:-6]} | {entry['mean']:.4g} | {entry['min']:.4g}-{entry['max']:.4g} | "
+                         f"{', '.join(f'{v:.4g}' for v in entry['per_seed'])} |")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
+    import sys
+
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    results = evaluate(args.generated_dir, args.reference, metrics, args.embedding, args.split, args.clap,
-                       args.cache_dir, classifier_dir=getattr(args, "classifier", None), labels=args.labels)
+    kwargs = {"metrics": metrics, "embedding": args.embedding, "clap": args.clap, "cache_dir": args.cache_dir,
+              "classifier_dir": getattr(args, "classifier", None), "labels": args.labels}
     out = Path(args.out) if args.out else Path(args.generated_dir) / "evaluation.json"
-    write_json_atomic(out, results)
-    print(table(results))
+    command = " ".join(["ssmusic", *sys.argv[1:]])
+    if args.seeds:
+        from ssmusic.metrics.seeds import evaluate_seeds, parse_seeds
+
+        options = {"model": args.model, "seconds": args.seconds, "cfg": args.cfg, "temperature": args.temperature,
+                   "top_k": args.top_k, "threads": args.threads, "batch_size": args.batch_size}
+        result = evaluate_seeds(args.generated_dir, args.reference, args.split, parse_seeds(args.seeds), options,
+                                kwargs)
+        write_json_atomic(out, {"command": command, **result})
+        for seed, per_seed in result["per_seed"].items():
+            print(f"seed {seed}:\n{table(per_seed)}\n")
+        print(seeds_table(result))
+    else:
+        results = evaluate(args.generated_dir, args.reference, split=args.split, **kwargs)
+        clips = results.pop("clips", None)
+        write_json_atomic(out, {"command": command, **results})
+        if clips is not None:
+            write_json_atomic(out.with_name(out.stem + "_clips.json"), clips)
+        print(table(results))
     print(f"written: {out}")
     return 0
