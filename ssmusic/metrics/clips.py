@@ -7,23 +7,50 @@
   re-encoded with the codec.
 
 Each reader is an object with `name` (what the cache is keyed on, besides the file's content hash),
-`sample_rate` and `embed(wav [N]) -> np.ndarray`, so `evaluate.EmbeddingCache` stores it; a reader
+`sample_rate` and `embed(wav [N]) -> np.ndarray`, like the FAD embeddings, so `EmbeddingCache`
+stores it (per file content hash and reader name, under ~/.cache/ssmusic/embeddings); a reader
 that cannot be built (no musicnn weights) raises SsmusicError with the reason, which the judges
 report as skipped.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from ssmusic.errors import SsmusicError
+from ssmusic.io.atomic import atomic_path
 
 TEMPO_ESTIMATOR = "librosa"
 KEY_ESTIMATOR = "librosa-krumhansl"
 MODE_PROFILE = "krumhansl"
 MUSIC_FIELDS = ("tempo_bpm", "onset_rate", "longest_onset_gap_s", "frozen_run_s", "repeat_share",
                 "distinct_tokens", "key_tonic", "key_minor")  # then 12 chroma bins
+
+
+class EmbeddingCache:
+    """reader(path) -> the reader's embed() of the file, computed once per file content and reader."""
+
+    def __init__(self, model, root: Path) -> None:
+        self.model = model
+        self.root = root / hashlib.sha256(model.name.encode()).hexdigest()[:16]
+
+    def __call__(self, path: Path) -> np.ndarray:
+        from ssmusic.io.audio import read_audio
+
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        cached = self.root / f"{digest}.npy"
+        if cached.is_file():
+            return np.load(cached, allow_pickle=False)
+        wav, _ = read_audio(path, self.model.sample_rate, mono=True)
+        value = np.asarray(self.model.embed(wav[0]), dtype=np.float32)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp, tmp.open("wb") as handle:
+            np.save(handle, value, allow_pickle=False)
+        return value
 
 
 class NetworkReader:

@@ -14,14 +14,14 @@ fast.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ssmusic.io import cache
-from ssmusic.io.atomic import atomic_path, write_json_atomic
+from ssmusic.io.atomic import write_json_atomic
+from ssmusic.metrics.clips import EmbeddingCache
 from ssmusic.data.captions import dataset_rows
 from ssmusic.errors import SsmusicError
 
@@ -53,26 +53,6 @@ def collect_rows(directory: str | Path, split: str | None = None) -> list[dict]:
 def collect(directory: str | Path, split: str | None = None) -> list[tuple[Path, str | None]]:
     """(audio path, caption) pairs from captions.csv or sidecar JSONs."""
     return [(row["path"], row["caption"]) for row in collect_rows(directory, split)]
-
-
-class EmbeddingCache:
-    def __init__(self, model, root: Path) -> None:
-        self.model = model
-        self.root = root / hashlib.sha256(model.name.encode()).hexdigest()[:16]
-
-    def __call__(self, path: Path) -> np.ndarray:
-        from ssmusic.io.audio import read_audio
-
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        cached = self.root / f"{digest}.npy"
-        if cached.is_file():
-            return np.load(cached, allow_pickle=False)
-        wav, _ = read_audio(path, self.model.sample_rate, mono=True)
-        value = np.asarray(self.model.embed(wav[0]), dtype=np.float32)
-        self.root.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cached) as tmp, tmp.open("wb") as handle:
-            np.save(handle, value, allow_pickle=False)
-        return value
 
 
 def _by_caption(items, features) -> dict[str, np.ndarray]:
@@ -225,7 +205,7 @@ def run(args) -> int:
         options = {"model": args.model, "seconds": args.seconds, "cfg": args.cfg, "temperature": args.temperature,
                    "top_k": args.top_k, "threads": args.threads, "batch_size": args.batch_size}
         result = evaluate_seeds(args.generated_dir, args.reference, args.split, parse_seeds(args.seeds), options,
-                                kwargs)
+                                evaluate, kwargs)
         write_json_atomic(out, {"command": command, **result})
         for seed, per_seed in result["per_seed"].items():
             print(f"seed {seed}:\n{table(per_seed)}\n")

@@ -30,7 +30,7 @@ ESSENTIA_PROFILES = ("krumhansl", "temperley", "edma", "bgate")
 ESTIMATORS = tuple(f"librosa-{p}" for p in PROFILES) + tuple(f"essentia-{p}" for p in ESSENTIA_PROFILES)
 NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 _LETTERS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
-KEY_PATTERN = re.compile(r"\b([A-Ga-g])\s*(#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)?\s+(major|minor)\b")
+KEY_PATTERN = re.compile(r"\b([A-G])\s*(#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)?\s+(major|minor)\b")
 
 
 def parse_key(text: str) -> tuple[int, str] | None:

@@ -19,7 +19,7 @@ MUSIC_METRICS = ("motion", "tempo", "key")
 def _read(reader, paths: list[Path], cache_root: Path, label: str, progress: bool) -> list[np.ndarray]:
     from tqdm import tqdm
 
-    from ssmusic.metrics.evaluate import EmbeddingCache
+    from ssmusic.metrics.clips import EmbeddingCache
 
     cache = EmbeddingCache(reader, cache_root)
     return [cache(Path(p)) for p in tqdm(paths, desc=f"{label} ({reader.name.split(':')[0]})", disable=not progress)]

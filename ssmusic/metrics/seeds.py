@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 from ssmusic.errors import SsmusicError
 
@@ -73,10 +74,10 @@ def aggregate(per_seed: list[dict]) -> dict:
 
 
 def evaluate_seeds(root: str | Path, reference: str | Path, split: str | None, seeds: list[int], options: dict,
-                   evaluate_kwargs: dict) -> dict:
-    """Generate (where missing) and judge each seed; -> {'seeds', 'per_seed': {seed: results}, 'over_seeds'}."""
+                   evaluate: Callable[..., dict], evaluate_kwargs: dict) -> dict:
+    """Generate (where missing) and judge each seed with `evaluate` (metrics.evaluate.evaluate, passed in:
+    it calls this module); -> {'seeds', 'per_seed': {seed: results}, 'over_seeds'}."""
     from ssmusic.io.atomic import write_json_atomic
-    from ssmusic.metrics.evaluate import evaluate
 
     root = Path(root)
     per_seed = {}
