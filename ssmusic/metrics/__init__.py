@@ -1,2 +1,4 @@
-"""Evaluation metrics of the papers: Fréchet distance of audio embeddings (FAD), KL divergence of
-classifier label distributions, CLAP text-audio score. `ssmusic.metrics.evaluate.evaluate` runs them."""
+"""Judges of generated audio: a pretrained music network (musicnn) for a Fréchet distance with its
+real-vs-real floor, tag KL and tag adherence; motion (frozen runs, onsets), tempo and key against real
+clips; statistics (n, 95% intervals, seeds); and the earlier offline judges (mel-stats FAD, an
+instrument classifier's KL and adherence, CLAP score). `ssmusic.metrics.evaluate.evaluate` runs them."""
