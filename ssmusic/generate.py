@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
     model.lm.set_decode_dtype(args.decode_dtype).set_state_dtype(args.state_dtype)
+    model.lm.cuda_graphs = args.cuda_graphs
     if args.compile:
         model.compile_decode()
     audio_prompt = None
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     # decode types and the compiled step change the float error, so which tokens a seed samples
     settings = {"seconds": args.seconds, "cfg": args.cfg, "top_k": args.top_k, "top_p": args.top_p,
                 "temperature": args.temperature, "decode_dtype": args.decode_dtype,
-                "state_dtype": args.state_dtype, "compile": args.compile, "device": args.device}
+                "state_dtype": args.state_dtype, "compile": args.compile, "device": args.device,
+                "cuda_graphs": model.lm.uses_cuda_graphs()}
     # the model's defaults where a flag is not given; validated here, before anything is generated
     sampling = model.sampling(cfg_scale=args.cfg, top_k=args.top_k, top_p=args.top_p, temperature=args.temperature)
     for batch_index, start in enumerate(tqdm(range(0, len(jobs), args.batch_size), desc="batches",
@@ -222,4 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(float32 weights; results/bench_decode*.json). The first run compiles "
                              "for ~25 s and caches it in ~/.cache/ssmusic/compile ($SSMUSIC_COMPILE_CACHE); later "
                              "runs still spend ~4 s tracing and loading, repaid only over clips of ~15 s or more")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="on CUDA, run the decode step eagerly (the reference) instead of replaying it "
+                             "captured in a CUDA graph (the default there; docs/gpu.md)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")

@@ -82,7 +82,8 @@ def test_generate_cli_writes_wavs_and_sidecars(tmp_path, tiny_model_dir):
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["prompt"] == "a tone at 220 Hz" and sidecar["seed"] == 3
     assert sidecar["model"]["backbone"] == "simba"
-    assert sidecar["settings"] | {"decode_dtype": "float32", "state_dtype": "float32", "compile": False} == sidecar["settings"]
+    assert sidecar["settings"] | {"decode_dtype": "float32", "state_dtype": "float32", "compile": False,
+                                  "cuda_graphs": False} == sidecar["settings"]  # graphs: CUDA only
     bf16_state = tmp_path / "bf16_state.wav"
     main(["generate", "a tone at 220 Hz", "-o", str(bf16_state), "--seconds", "0.5", "--seed", "3",
           "--checkpoint", str(tiny_model_dir), "--state-dtype", "bfloat16"])

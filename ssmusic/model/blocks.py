@@ -18,7 +18,7 @@ from ssmusic.config import LMConfig
 from ssmusic.errors import ConfigError
 from ssmusic.model.layers import MLP, CrossAttention, EinFFT, RMSNorm, SelfAttention
 from ssmusic.model.mamba2 import Mamba2
-from ssmusic.model.state import BlockState
+from ssmusic.model.state import BlockState, CrossState, store
 
 
 def _mamba2(c: LMConfig) -> Mamba2:
@@ -78,6 +78,10 @@ class Block(nn.Module):
         if self.cross_attn is not None:
             memory = self.cross_attn.memory(*condition)
             if state is not None:
+                if state.cross_attn is not None:  # a reused state: into its buffers (a captured step reads them)
+                    memory = CrossState(*(store(old, fresh) for old, fresh in zip(
+                        (state.cross_attn.k, state.cross_attn.v, state.cross_attn.key_mask),
+                        (memory.k, memory.v, memory.key_mask))))
                 state.cross_attn = memory
             x = x + self.dropout(self.cross_attn(self.cross_attn_norm(x), memory))
         h = self.channel_mixer(self.channel_mixer_norm(x), mask, state.channel_mixer if state else None)

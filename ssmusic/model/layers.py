@@ -135,7 +135,8 @@ class SelfAttention(nn.Module):
     def allocate(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
         shape = (batch, self.heads, capacity, self.head_dim)
         return KVCache(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype),
-                       torch.zeros(batch, capacity, dtype=torch.bool, device=device))
+                       torch.zeros(batch, capacity, dtype=torch.bool, device=device),
+                       torch.zeros((), dtype=torch.long, device=device), torch.arange(capacity, device=device))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 state: KVCache | None = None) -> torch.Tensor:
@@ -152,23 +153,34 @@ class SelfAttention(nn.Module):
             state.k[:, :, :length].copy_(k)
             state.v[:, :, :length].copy_(v)
             state.key_mask[:, :length] = True if mask is None else mask
-            state.length = length
+            state.key_mask[:, length:] = False  # a reused state's earlier steps
+            state.length.fill_(length)
+            if state.window is not None:
+                state.window = length
         return self.out(out.transpose(1, 2).flatten(-2))
 
     def step(self, x: torch.Tensor, state: KVCache) -> torch.Tensor:
-        if state.length >= state.capacity:
+        """One query at slot `state.length`, which it fills and advances (in place: no host sync)."""
+        if state.window is not None and state.window >= state.capacity:
             raise ValueError(f"KV cache full ({state.capacity} positions)")
         q, k, v = self._qkv(x[:, None])
-        t = state.length
-        state.k[:, :, t:t + 1].copy_(k)
-        state.v[:, :, t:t + 1].copy_(v)
-        state.key_mask[:, t] = True
-        state.length = t + 1
+        slot = state.length.view(1)
+        state.k.index_copy_(2, slot, k)
+        state.v.index_copy_(2, slot, v)
+        state.key_mask.index_fill_(1, slot, True)
+        state.length.add_(1)
+        if state.window is None:  # every slot, those not yet filled masked out by position
+            keys, values = state.k, state.v
+            allowed = state.key_mask & (state.slots < state.length)
+        else:
+            state.window += 1
+            keys, values = state.k[:, :, :state.window], state.v[:, :, :state.window]
+            allowed = state.key_mask[:, :state.window]
         # Written out rather than SDPA: for one query over a long cache, CPU SDPA falls back to its math
         # path, which rescales the whole key cache every step (several times slower on a long cache).
-        scores = (q @ state.k[:, :, :t + 1].transpose(-1, -2)) * self.head_dim ** -0.5
-        scores = scores.masked_fill(~state.key_mask[:, None, None, :t + 1], float("-inf"))
-        out = torch.softmax(scores, dim=-1) @ state.v[:, :, :t + 1]
+        scores = (q @ keys.transpose(-1, -2)) * self.head_dim ** -0.5
+        scores = scores.masked_fill(~allowed[:, None, None, :], float("-inf"))
+        out = torch.softmax(scores, dim=-1) @ values
         return self.out(out.flatten(1))
 
 

@@ -30,8 +30,9 @@ from ssmusic.model.decode_weights import check_decode_dtype, state_dtype
 from ssmusic.errors import SsmusicError
 from ssmusic.model.layers import MLP, CrossAttention, DecodeLinear, RMSNorm, SelfAttention, init_linear, sinusoidal
 from ssmusic.model.mamba2 import Mamba2
-from ssmusic.model.patterns import build_delay, forced_tokens, revert_delay
-from ssmusic.model.sampling import SamplingParams, draw_as_sampling, sample_next
+from ssmusic.model import decoding
+from ssmusic.model.patterns import build_delay, revert_delay
+from ssmusic.model.sampling import SamplingParams
 from ssmusic.model.state import DecodeState
 
 
@@ -198,6 +199,7 @@ class MusicLM(nn.Module):
         check_decode_dtype(dtype, self.null.device)
         for module in (m for m in self.modules() if isinstance(m, DecodeLinear)):
             module.set_decode_dtype(dtype)
+        decoding.forget_graphs(self)  # captured steps read the replaced weight copies
         return self
 
     def set_state_dtype(self, dtype: str) -> "MusicLM":
@@ -206,26 +208,44 @@ class MusicLM(nn.Module):
         dtype = state_dtype(dtype)
         for module in (m for m in self.modules() if isinstance(m, Mamba2)):
             module.state_dtype = dtype
+        decoding.forget_graphs(self)
         return self
+
+    # On CUDA, generation captures the decode step (with its sampling) in a CUDA graph once per batch
+    # shape and replays it per frame (ssmusic.model.graphs): a step is ~300 small kernels, launch-bound
+    # from Python. False here (or on an instance) decodes eagerly, the reference.
+    cuda_graphs = True
+
+    def uses_cuda_graphs(self) -> bool:
+        return self.cuda_graphs and self.null.device.type == "cuda"
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         h = self.final_norm(h)
         return torch.stack([head(h) for head in self.heads], dim=1)  # [B, K, card]
 
+    def capacity(self, cond_len: int, input_frames: int, frames: int) -> int:
+        """Positions a decode state needs: the condition (prefix) or BOS, the start frame if any, the
+        `input_frames` prefilled and `frames` more."""
+        first = cond_len if self.config.conditioning == "prefix" else 1
+        return first + int(self.config.start_token) + input_frames + frames
+
     def prefill(self, cond: torch.Tensor, cond_mask: torch.Tensor, frames: int,
-                pooled: torch.Tensor | None = None, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, DecodeState]:
+                pooled: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
+                state: DecodeState | None = None) -> tuple[torch.Tensor, DecodeState]:
         """Run the condition (prefix, or BOS for cross/pooled, then the start frame if any), then
         optionally the delayed input frames `tokens` [R, K, P] in parallel, through fresh decode state
-        with room for `frames` more. -> (last hidden [R, d], state)"""
+        with room for `frames` more (or through `state`, reused: its tensors are written in place).
+        -> (last hidden [R, d], state)"""
         rows, device = cond.shape[0], cond.device
         if tokens is None:
             tokens = torch.zeros(rows, self.config.n_codebooks, 0, dtype=torch.long, device=device)
+        if state is None:
+            state = self.allocate(rows, self.capacity(cond.shape[1], tokens.shape[-1], frames), device,
+                                  self.null.dtype)
         tokens = self._with_start(tokens)
-        capacity = (cond.shape[1] if self.config.conditioning == "prefix" else 1) + tokens.shape[-1] + frames
-        state = self.allocate(rows, capacity, device, self.null.dtype)
         x, mask = self._sequence(cond, cond_mask, self._embed(tokens), pooled)
         h = self._run(x, mask, (cond, cond_mask), state)[:, -1]
-        state.position = mask.long().sum(1)
+        state.position.copy_(mask.long().sum(1))
         return h, state
 
     def step(self, tokens: torch.Tensor, state: DecodeState, pooled: torch.Tensor | None = None) -> torch.Tensor:
@@ -238,7 +258,7 @@ class MusicLM(nn.Module):
             x = x + sinusoidal(state.position, self.config.d_model).to(x.dtype)
         for i, block in enumerate(self.blocks):
             x = block.step(x, state.blocks[i])
-        state.position = state.position + 1
+        state.position.add_(1)
         return x
 
     @torch.no_grad()
@@ -298,8 +318,8 @@ class MusicLM(nn.Module):
             rows = 2 * batch if guided else batch
             cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
             pooled = self.pooled(text, text_mask, null_cond, rows)
-            yield from self._sample(cond, cond_mask, pooled, batch, steps, sampling, guided, prompt_codes,
-                                    callback, parallel_prefill)
+            yield from decoding.sample_frames(self, cond, cond_mask, pooled, batch, steps, sampling, guided,
+                                              prompt_codes, callback, parallel_prefill, static=self.uses_cuda_graphs())
         finally:
             self.train(was_training)
 
@@ -320,49 +340,6 @@ class MusicLM(nn.Module):
                                "null_text (TextToMusic does), or cfg_scale=1")
         mask = None if text_mask is None else torch.cat([text_mask, text_mask])
         return torch.cat([text, text]), mask, torch.arange(2 * batch, device=text.device) >= batch
-
-    def _sample(self, cond, cond_mask, pooled, batch: int, steps: int, sampling: SamplingParams, guided: bool,
-                prompt_codes: torch.Tensor | None, callback: Callable[[int, int], None] | None,
-                parallel_prefill: bool = True) -> Iterator[torch.Tensor]:
-        """The decoding loop: logits -> CFG -> sample (or the forced token) -> feed back; yields
-        each frame [B, K] once its last codebook is known."""
-        K = self.config.n_codebooks
-        forced = forced_tokens(batch, K, steps, prompt_codes, self.delay_id, self.null.device)
-        total = forced.shape[-1]
-        prompt_len = 0 if prompt_codes is None else prompt_codes.shape[-1]
-        generator = sampling.generator(self.null.device)
-        # The first `prompt_len` delayed frames are wholly known: the parallel path runs them in one
-        # forward pass; the reference feeds them one step at a time. A wholly known frame is not
-        # sampled but still draws the random numbers sampling it would, on both paths: both give the
-        # same continuation under a seed, and the one earlier versions gave.
-        known = prompt_len if parallel_prefill else 0
-        prefix = forced[:, :, :known]
-        h, state = self.prefill(cond, cond_mask, total - known, pooled=pooled,
-                                tokens=torch.cat([prefix, prefix]) if guided else prefix)
-        out = torch.empty_like(forced)
-        out[:, :, :known] = prefix
-        for _ in range(known):
-            draw_as_sampling((batch, K, self.heads[0].out_features), sampling, generator, self.null.device)
-        for t in range(known, total):
-            if bool((forced[:, :, t] >= 0).all()):
-                tokens = forced[:, :, t]
-                draw_as_sampling((batch, K, self.heads[0].out_features), sampling, generator, self.null.device)
-            else:
-                logits = self._logits(h).float()
-                if guided:
-                    cond_logits, null_logits = logits[:batch], logits[batch:]
-                    logits = cond_logits + (sampling.cfg_scale - 1.0) * (cond_logits - null_logits)
-                tokens = sample_next(logits, sampling.top_k, sampling.top_p, sampling.temperature, generator)
-                tokens = torch.where(forced[:, :, t] >= 0, forced[:, :, t], tokens)
-            out[:, :, t] = tokens
-            if callback is not None:
-                callback(t, total)
-            frame = t - (K - 1)  # the frame whose last codebook this step sampled
-            if frame >= prompt_len:
-                yield torch.stack([out[:, k, frame + k] for k in range(K)], dim=1)
-            if t == total - 1:
-                break
-            h = self.step(torch.cat([tokens, tokens]) if guided else tokens, state, pooled)
 
     # ---- persistence --------------------------------------------------------------------------
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):

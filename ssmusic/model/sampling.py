@@ -60,9 +60,10 @@ class SamplingParams:
         return torch.Generator(device=device).manual_seed(self.seed)
 
 
-def sample_next(logits: torch.Tensor, top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """logits [..., V] -> token ids [...]. top_k=0 and top_p=0 disable those filters; top_k=1 is greedy."""
+def sample_next(logits: torch.Tensor, top_k: int = 250, top_p: float | torch.Tensor = 0.0,
+                temperature: float | torch.Tensor = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """logits [..., V] -> token ids [...]. top_k=0 and top_p=0 disable those filters; top_k=1 is greedy.
+    `top_p` and `temperature` may be 0-d tensors (FrameSampler's buffers): a tensor top_p always filters."""
     if top_k == 1:
         return logits.argmax(-1)
     logits = logits.float() / temperature
@@ -70,7 +71,7 @@ def sample_next(logits: torch.Tensor, top_k: int = 250, top_p: float = 0.0, temp
     if 0 < top_k < vocab:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
-    if 0.0 < top_p < 1.0:
+    if isinstance(top_p, torch.Tensor) or 0.0 < top_p < 1.0:
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         probs = torch.softmax(sorted_logits, dim=-1)
         # drop a token when the mass before it already reaches top_p (the first token always stays)
@@ -89,3 +90,36 @@ def draw_as_sampling(shape: tuple[int, int, int], sampling: SamplingParams, gene
     is known (not sampled) keeps the draws of later frames where they were."""
     if sampling.top_k != 1:  # greedy draws nothing
         sample_next(torch.zeros(shape, device=device), sampling.top_k, sampling.top_p, sampling.temperature, generator)
+
+
+class FrameSampler:
+    """One decode step's logits -> the frame's tokens: classifier-free guidance, the draw, then the
+    tokens the frame is forced to take. The settings that are numbers (temperature, guidance weight,
+    top-p) live in tensors on the device, changed in place by `update`: the same code runs eagerly and
+    inside a captured CUDA graph (ssmusic.model.graphs), where a Python number would be frozen at
+    capture, and both compute the same values. top_k, and whether top-p filters, decide which
+    operations run: a captured step is specific to them."""
+
+    def __init__(self, sampling: SamplingParams, batch: int, guided: bool, device: torch.device | str) -> None:
+        self.batch, self.guided, self.top_k = batch, guided, sampling.top_k
+        self.filters_top_p = 0.0 < sampling.top_p < 1.0
+        self.temperature = torch.zeros((), device=device)
+        self.weight = torch.zeros((), device=device)  # cfg_scale - 1
+        self.top_p = torch.zeros((), device=device)
+        self.update(sampling)
+
+    def update(self, sampling: SamplingParams) -> None:
+        # cfg_scale - 1 taken in double, as the Python expression it replaces, then stored in float32
+        self.temperature.fill_(sampling.temperature)
+        self.weight.fill_(sampling.cfg_scale - 1.0)
+        self.top_p.fill_(sampling.top_p)
+
+    def __call__(self, logits: torch.Tensor, forced: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """logits [R, K, V] (R = 2 x batch when guided: conditional rows first), forced [batch, K]
+        (-1 where sampled) -> tokens [batch, K]."""
+        logits = logits.float()
+        if self.guided:
+            cond, null = logits[:self.batch], logits[self.batch:]
+            logits = cond + self.weight * (cond - null)
+        tokens = sample_next(logits, self.top_k, self.top_p if self.filters_top_p else 0.0, self.temperature, generator)
+        return torch.where(forced >= 0, forced, tokens)

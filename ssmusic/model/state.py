@@ -2,7 +2,9 @@
 InferenceParams); each block's part is a `BlockState`, and `step()` updates it in place.
 
 Everything is preallocated for the whole generation so a step never grows a tensor (no torch.cat),
-which keeps per-step cost flat and lets CUDA graphs / torch.compile capture a step.
+which keeps per-step cost flat and lets CUDA graphs / torch.compile capture a step. What changes from
+one step to the next lives in tensors changed in place (the position, a KV cache's length), never in a
+reassigned Python number: a captured step replays reading and advancing them (ssmusic.model.graphs).
 """
 
 from __future__ import annotations
@@ -31,12 +33,20 @@ class SSMState:
 
 @dataclass
 class KVCache:
-    """Self-attention keys/values for positions [0, length); preallocated to capacity."""
+    """Self-attention keys/values for positions [0, length); preallocated to capacity.
+
+    `length` is a tensor advanced in place, and a step attends to every slot masked by position
+    (slot < length), so the same kernels serve every frame: what a CUDA graph or a compiled step needs.
+    `window` is the host's copy of the length for eager decoding, which then reads only the filled
+    slots (a long cache costs a step twice as much on average when read whole); None (`static()`): read
+    the whole capacity, masked, with no Python number changing per step."""
 
     k: torch.Tensor  # [B, heads, capacity, head_dim]
     v: torch.Tensor
     key_mask: torch.Tensor  # [B, capacity] bool: False for padded (left-pad) prefix positions
-    length: int = 0
+    length: torch.Tensor  # [] long, on the cache's device
+    slots: torch.Tensor  # [capacity] long: 0, 1, ..., the positions a step compares with `length`
+    window: int | None = 0
 
     @property
     def capacity(self) -> int:
@@ -69,4 +79,20 @@ class DecodeState:
     next input frame takes, per row (rows of a left-padded batch start at different positions)."""
 
     blocks: list[BlockState]
-    position: torch.Tensor  # [B] long
+    position: torch.Tensor  # [B] long, advanced in place by each step
+
+    def static(self) -> "DecodeState":
+        """Steps on this state change no Python value (KV caches read whole, masked by position): the
+        form a captured or compiled step needs. Eager steps give the same values up to float rounding."""
+        for block in self.blocks:
+            if isinstance(block.mixer, KVCache):
+                block.mixer.window = None
+        return self
+
+
+def store(current: torch.Tensor | None, new: torch.Tensor) -> torch.Tensor:
+    """`new` written into `current` when that buffer has its shape (a reused decode state keeps its
+    tensors, which a captured step reads), else `new` itself."""
+    if current is not None and current.shape == new.shape and current.dtype == new.dtype:
+        return current.copy_(new)
+    return new

@@ -36,7 +36,7 @@ def test_kv_cache_is_preallocated_and_matches_full_attention():
         prefill = attention(x[:, :4], state=cache)
         steps = torch.stack([attention.step(x[:, t], cache) for t in range(4, 9)], dim=1)
     torch.testing.assert_close(torch.cat([prefill, steps], 1), full, atol=1e-5, rtol=1e-5)
-    assert cache.k.data_ptr() == pointer and cache.length == 9
+    assert cache.k.data_ptr() == pointer and int(cache.length) == 9 and cache.window == 9
 
 
 @pytest.mark.parametrize("shape", [(1, 48), (2, 48), (2, 1, 48), (3, 5, 48), (40, 48)])

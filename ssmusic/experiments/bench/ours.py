@@ -44,11 +44,12 @@ def decode(backbone: str, preset: str, position: int, steps: int, device: str = 
         h, state = model.prefill(cond, mask, position + steps + 8)
         for block in state.blocks:  # a KV cache: fill `position` entries
             cache = block.mixer
-            start = cache.length
+            start = cache.window
             cache.k[:, :, start:start + position].normal_()
             cache.v[:, :, start:start + position].normal_()
             cache.key_mask[:, start:start + position] = True
-            cache.length = start + position
+            cache.length.add_(position)
+            cache.window = start + position
     else:  # an SSM state has the same size at every position: fill it instead of prefilling P tokens
         h, state = model.prefill(cond, mask, steps + 8)
         for block in state.blocks:
@@ -56,7 +57,7 @@ def decode(backbone: str, preset: str, position: int, steps: int, device: str = 
                 if ssm is not None:
                     ssm.conv.normal_()
                     ssm.ssm.normal_(std=0.1)
-    state.position = state.position + position
+    state.position.add_(position)
     generator = torch.Generator(device=device).manual_seed(0)
     times = []
     for t in range(steps + 3):
