@@ -173,6 +173,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
     parser.add_argument("--tensorboard", action="store_true")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                        help="torch.compile the model's forward and backward (default off, on CUDA too: not yet "
+                             "measured to pay there; on the CPU the compile costs more than it saves; "
+                             "metrics.jsonl records compile_s; docs/gpu.md)")
 
 
 def _given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:

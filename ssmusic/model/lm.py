@@ -144,7 +144,9 @@ class MusicLM(nn.Module):
 
     def _run(self, x: torch.Tensor, mask: torch.Tensor | None, condition: tuple[torch.Tensor, torch.Tensor],
              state: DecodeState | None = None) -> torch.Tensor:
-        if mask is not None and bool(mask.all()):
+        # a padding mask of all True is dropped (a host sync); under torch.compile it is kept: the same
+        # values without the sync, and no graph break
+        if mask is not None and not torch.compiler.is_compiling() and bool(mask.all()):
             mask = None
         for i, block in enumerate(self.blocks):
             x = block(x, mask, condition, state.blocks[i] if state is not None else None)

@@ -1,5 +1,5 @@
-"""Where `ssmusic train` runs: the device per rank (and its autocast), and under torchrun the
-process group and the DDP wrapper."""
+"""Where and how `ssmusic train` runs: the device per rank (and its autocast), under torchrun the
+process group and the DDP wrapper, and with `--compile` the torch.compile'd forward."""
 
 from __future__ import annotations
 
@@ -29,12 +29,26 @@ def device_for(config: TrainConfig, rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def wrap(model: torch.nn.Module, device: torch.device, world: int) -> torch.nn.Module:
-    """The module the training step calls: DDP over `model` with several processes, else `model`."""
-    if world == 1:
-        return model
-    return torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+def wrap(model: torch.nn.Module, device: torch.device, world: int, compile: bool = False) -> torch.nn.Module:
+    """The module the training step calls: DDP over `model` with several processes, else `model`;
+    with `compile`, that module through torch.compile (compiled at the first step, forward and
+    backward; a new caption length recompiles once, then its dimension is traced as dynamic). The
+    model itself stays uncompiled: validation and checkpoints use it as it is."""
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+    return torch.compile(model) if compile else model
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent compiling with torch.compile so far, forward and backward
+    graphs (dynamo's own account; 0.0 where this torch does not keep it)."""
+    try:
+        from torch._dynamo.utils import calculate_time_spent
+
+        return round(calculate_time_spent().get("total_wall_time", 0.0), 2)
+    except (ImportError, AttributeError):
+        return 0.0
 
 
 def barrier(world: int) -> None:

@@ -18,7 +18,7 @@ from ssmusic.training.config import TrainConfig
 # Flags that may change on --resume: they do not change what the run computes. Any other flag
 # that differs from the run's is refused rather than silently ignored.
 RESUME_MAY_CHANGE = ("steps", "eval_every", "eval_batches", "save_every", "keep_checkpoints", "device",
-                     "tensorboard")
+                     "tensorboard", "compile")
 
 
 def cli_flag(name: str) -> str:

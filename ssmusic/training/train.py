@@ -176,9 +176,12 @@ def train_step(state: TrainingState, wrapped: torch.nn.Module, data: TrainingDat
     state.step += 1
     seconds = time.time() - started
     state.elapsed += seconds
-    return {"step": state.step, "loss": round(loss_sum, 5), "lr": optimizer.param_groups[0]["lr"],
-            "grad_norm": round(float(grad_norm), 4), "tokens_per_s": round(tokens * world / seconds, 1),
-            "wall_s": round(state.elapsed, 2)}
+    record = {"step": state.step, "loss": round(loss_sum, 5), "lr": optimizer.param_groups[0]["lr"],
+              "grad_norm": round(float(grad_norm), 4), "tokens_per_s": round(tokens * world / seconds, 1),
+              "wall_s": round(state.elapsed, 2)}
+    if config.compile:  # what torch.compile has cost this process so far (the first steps' wall_s hold it)
+        record["compile_s"] = distributed.compile_seconds()
+    return record
 
 
 def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume: bool = False,
@@ -209,7 +212,7 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
               f"{state.model.num_parameters() / 1e6:.2f}M parameters ({trainable / 1e6:.3g}M trained), "
               f"{len(data.train)} train clips, {world} process(es) on {device}"
               + (f", from {init.directory}" if init else ""))
-    wrapped = distributed.wrap(state.model, device, world)
+    wrapped = distributed.wrap(state.model, device, world, compile=config.compile)
     log = MetricsLog(run_dir, config, state.step, enabled=rank == 0, progress=progress)
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     if init is not None and state.step == 0 and data.valid is not None and rank == 0:  # the model before fine-tuning
@@ -225,6 +228,8 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
             if state.step % config.save_every == 0 or state.step == end:
                 state.save(run_dir, data, config, device)
     log.close()
+    if config.compile and rank == 0:
+        print(f"torch.compile: {distributed.compile_seconds():.1f} s spent compiling (metrics.jsonl: compile_s)")
     distributed.barrier(world)
     if rank == 0 and state.step >= config.steps:
         export_model(state.last_saved, run_dir / "final")
@@ -247,7 +252,8 @@ def config_from_args(args) -> TrainConfig:
                        text_lr_scale=args.text_lr_scale,
                        crop_frames=args.crop_frames, eval_windows=not args.eval_whole_clips, eval_every=args.eval_every, eval_batches=args.eval_batches,
                        save_every=args.save_every, seed=args.seed, device=args.device,
-                       tensorboard=args.tensorboard, init_from=getattr(args, "init_from", None) or "",
+                       tensorboard=args.tensorboard, compile=bool(getattr(args, "compile", False)),
+                       init_from=getattr(args, "init_from", None) or "",
                        lora_rank=getattr(args, "lora_rank", 0), lora_alpha=getattr(args, "lora_alpha", 0.0),
                        freeze=getattr(args, "freeze", None) or "")
 
