@@ -63,7 +63,14 @@ def ssd_sequential(x, dt, A, B, C, D=None, initial_state=None):
 
 
 def ssd_chunked(x, dt, A, B, C, chunk_size: int, D=None, initial_state=None):
-    """Chunked SSD scan. Returns (y [B, L, H, P], final_state [B, H, P, N])."""
+    """Chunked SSD scan. Returns (y [B, L, H, P], final_state [B, H, P, N]).
+
+    Written for training speed in plain PyTorch (what runs without mamba-ssm, eagerly or under
+    torch.compile; benchmarks/scan_speed.py): the products with B and C are batched per group, heads
+    and headdim together ([H/G * P, l] @ [l, N]: one product per chunk rather than one per head), and
+    the decay inside a chunk is exp of a difference of the chunk's cumulative sums, as mamba-ssm's
+    kernels compute it (one tensor, not segsum's four; the sums restart at each chunk, so they stay
+    small). Between chunks, where sums grow with the sequence, segsum keeps its precision."""
     batch, length, heads, headdim = x.shape
     dtype = x.dtype
     pad = (-length) % chunk_size
@@ -75,28 +82,28 @@ def ssd_chunked(x, dt, A, B, C, chunk_size: int, D=None, initial_state=None):
         dt = F.pad(dt, (0, 0, 0, pad))
         B = F.pad(B, (0, 0, 0, 0, 0, pad))
         C = F.pad(C, (0, 0, 0, 0, 0, pad))
-    n_chunks = x.shape[1] // chunk_size
-    groups = B.shape[-2]
+    n_chunks, (groups, d_state), size = x.shape[1] // chunk_size, B.shape[-2:], chunk_size
     per_group = heads // groups
 
     def chunks(t: torch.Tensor) -> torch.Tensor:
         return t.reshape(batch, n_chunks, chunk_size, *t.shape[2:])
 
     X = chunks(x * dt[..., None])  # [b, c, l, h, p]
-    Bc, Cc = chunks(B), chunks(C)  # [b, c, l, g, n]
-    a = chunks(dt * A.float()).permute(0, 3, 1, 2)  # [b, h, c, l]
-    a_cum = torch.cumsum(a, dim=-1)
+    Bg, Cg = chunks(B).permute(0, 1, 3, 2, 4), chunks(C).permute(0, 1, 3, 2, 4)  # [b, c, g, l, n]
+    a_cum = torch.cumsum(chunks(dt * A.float()), dim=2)  # [b, c, l, h]: log-decay since the chunk's start
 
-    # 1. Within chunks: y = (C_l · B_s) * decay(l <- s) x_s, an attention-like masked product.
-    CB = torch.einsum("bclgn,bcsgn->bcgls", Cc, Bc)  # computed per group, shared by its heads
-    decay = torch.exp(segsum(a)).permute(0, 2, 1, 3, 4)  # [b, c, h, l, s]
-    M = CB.repeat_interleave(per_group, dim=2) * decay if per_group > 1 else CB * decay
-    y = torch.einsum("bchls,bcshp->bclhp", M, X)
+    # 1. Within chunks: y_l = sum_{s <= l} (C_l . B_s) exp(a_l - a_s) x_s dt_s, an attention-like masked product.
+    a_heads = a_cum.transpose(2, 3)  # [b, c, h, l]
+    causal = torch.ones(size, size, dtype=torch.bool, device=x.device).tril()
+    decay = torch.exp((a_heads[..., :, None] - a_heads[..., None, :]).masked_fill(~causal, float("-inf")))
+    CB = Cg @ Bg.transpose(-1, -2)  # [b, c, g, l, s], shared by the group's heads
+    M = (CB[:, :, :, None] * decay.view(batch, n_chunks, groups, per_group, size, size)).flatten(2, 3)
+    y = (M @ X.transpose(2, 3)).transpose(2, 3)  # [b, c, l, h, p]
 
-    # 2. Each chunk's contribution to the state at its end.
-    decay_to_end = torch.exp(a_cum[..., -1:] - a_cum)  # [b, h, c, l]
-    Bh = _heads(Bc, heads)  # [b, c, l, h, n]
-    states = torch.einsum("bclhn,bhcl,bclhp->bchpn", Bh, decay_to_end, X)
+    # 2. Each chunk's contribution to the state at its end: one product per (chunk, group).
+    weighted = X * torch.exp(a_cum[:, :, -1:] - a_cum)[..., None]  # [b, c, l, h, p]
+    weighted = weighted.reshape(batch, n_chunks, size, groups, per_group * headdim).permute(0, 1, 3, 4, 2)
+    states = (weighted @ Bg).view(batch, n_chunks, heads, headdim, d_state)  # [b, c, h, p, n]
 
     # 3. Carry states across chunks (a short recurrence over n_chunks, done as one product).
     if initial_state is None:
@@ -104,13 +111,14 @@ def ssd_chunked(x, dt, A, B, C, chunk_size: int, D=None, initial_state=None):
     else:
         initial_state = initial_state.float()[:, None]
     states = torch.cat([initial_state, states], dim=1)  # [b, c+1, h, p, n]
-    chunk_decay = torch.exp(segsum(F.pad(a_cum[..., -1], (1, 0))))  # [b, h, c+1, c+1]
+    chunk_decay = torch.exp(segsum(F.pad(a_cum[:, :, -1].transpose(1, 2), (1, 0))))  # [b, h, c+1, c+1]
     states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
     states, final_state = states[:, :-1], states[:, -1]
 
     # 4. The state entering each chunk, read out through C with the decay inside the chunk.
-    Ch = _heads(Cc, heads)
-    y = y + torch.einsum("bclhn,bchpn,bhcl->bclhp", Ch, states, torch.exp(a_cum))
+    entering = states.reshape(batch, n_chunks, groups, per_group * headdim, d_state)
+    readout = (Cg @ entering.transpose(-1, -2)).view(batch, n_chunks, groups, size, per_group, headdim)
+    y = y + readout.permute(0, 1, 3, 2, 4, 5).flatten(3, 4) * torch.exp(a_cum)[..., None]
 
     y = y.reshape(batch, n_chunks * chunk_size, heads, headdim)[:, :length]
     if D is not None:
