@@ -11,11 +11,16 @@
 #   5. floor   ssmusic bench --device cuda --decode-floor (the floor, the one-prompt step, the batch
 #              table: first, so that they are in even if the full bench is cut short)
 #   6. bench   ssmusic bench --device cuda (the above again, the backbones, peers, training)
+#   7. decode  benchmarks/gpu_decode.py: generate's ms per step, CUDA graphs against eager, 1 and 64
+#              prompts, the small and paper presets, and whether both sample the same codes
+#   8. speed   benchmarks/gpu_train.py: training tokens/s, SiMBA against the Transformer at 2,588
+#              frames, batch 8, bf16, eager and compiled, SiMBA's scan chunk sizes
+#   9. scan    benchmarks/scan_speed.py --device cuda: the chunked scan alone, by chunk size
 # and one summary table: step, status, seconds, where its log is.
 #
 # Usage: benchmarks/gpu_check.sh [--device cuda|cpu] [--quick] [--dry-run] [--workdir DIR] [--python PY]
 #                                [--data DIR] [--tests PATH]... [--ignore PATH]... [--workers N]
-#                                [--time-limit S] [--no-compile]
+#                                [--time-limit S] [--no-compile] [--only STEP,...] [--out DIR]
 #   --device cpu --quick   the same steps at toy sizes on the CPU (checks the script, not the GPU)
 #   --dry-run              print the commands and the summary rows, run nothing
 #   --data DIR             train on this prepared dataset (ssmusic prepare's output) instead of
@@ -27,7 +32,11 @@
 #   --time-limit S         stop at S seconds in all (a lent GPU's lease): the step running then is
 #                          cut, later ones are skipped, and the summary is still printed
 #   --no-compile           the floor and bench steps time the eager step only (compiling the step
-#                          for each batch size takes minutes on a GPU with a cold cache)
+#                          for each batch size takes minutes on a GPU with a cold cache); speed
+#                          times eager training only
+#   --only STEP,...        run only these steps (e.g. env,tests,decode,speed), in the order above
+#   --out DIR              also copy the summary (summary.json), each step's JSON and the logs (one
+#                          logs.tar.gz) to DIR: few files, as a lent GPU's $OUT takes
 set -u
 
 DEVICE=cuda
@@ -41,8 +50,10 @@ TIME_LIMIT=0
 CHOSEN_TESTS=()
 NO_COMPILE=()
 IGNORE=()
+ONLY=""
+OUT_DIR=""
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -u$/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -56,6 +67,8 @@ while [ $# -gt 0 ]; do
     --tests) CHOSEN_TESTS+=("${2:-}"); shift 2 ;;
     --no-compile) NO_COMPILE=(--no-compile); shift ;;
     --workers) WORKERS="${2:-}"; shift 2 ;;
+    --only) ONLY=",${2:-},"; shift 2 ;;
+    --out) OUT_DIR="${2:-}"; shift 2 ;;
     --time-limit) TIME_LIMIT="${2:-}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -83,9 +96,11 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [ "$QUICK" = 1 ]; then
   TESTS=(tests/model/test_decode_weights.py tests/model/test_scan.py tests/test_device.py)
   CLIPS=6; SECONDS_PER_CLIP=2; PRESET=tiny; STEPS=4; FLOOR=(--quick); BENCH=(--quick)
+  DECODE=(--quick); SPEED=(--quick); SCAN=(--length 256 --chunks 32 --rounds 1)
 else
   TESTS=(tests)
   CLIPS=40; SECONDS_PER_CLIP=5; PRESET=small; STEPS=200; FLOOR=(--steps 10); BENCH=(--positions 100,2588 --steps 10)
+  DECODE=(); SPEED=(); SCAN=(--batch 8 --chunks 64,128,256)
 fi
 if [ ${#CHOSEN_TESTS[@]} -gt 0 ]; then TESTS=("${CHOSEN_TESTS[@]}"); fi
 XDIST=()
@@ -99,6 +114,7 @@ SUMMARY="$WORKDIR/summary.tsv"
 run() {
   local name="$1"; shift
   local log="$WORKDIR/$name.log"
+  if [ -n "$ONLY" ] && [ "${ONLY#*,$name,}" = "$ONLY" ]; then return 0; fi  # not chosen with --only
   if [ "$DRY" = 1 ]; then
     echo "[$name] $*"
     printf '%s\t%s\t%s\t%s\n' "$name" "dry-run" "-" "$log" >> "$SUMMARY"
@@ -140,7 +156,7 @@ print('mamba-ssm installed', importlib.util.find_spec('mamba_ssm') is not None, 
 "
 run fused "$PYTHON" -m pytest -p no:warnings -rs tests/model/test_mamba2.py -k fused
 run tests "$PYTHON" -m pytest -p no:warnings -rs "${XDIST[@]}" "${IGNORE[@]}" "${TESTS[@]}"
-if [ -z "$DATA" ]; then
+if [ -z "$DATA" ] && { [ -z "$ONLY" ] || [ "${ONLY#*,data,}" != "$ONLY" ]; }; then
   DATA="$WORKDIR/data"
   run data "$PYTHON" -m ssmusic data demo "$WORKDIR/demo" --clips "$CLIPS" --seconds "$SECONDS_PER_CLIP" --workers 4
   run prepare "$PYTHON" -m ssmusic prepare "$WORKDIR/demo" --captions "$WORKDIR/demo/captions.csv" \
@@ -150,6 +166,9 @@ run train "$PYTHON" -m ssmusic train "$DATA" --out "$WORKDIR/run" --preset "$PRE
   --batch-size 8 --eval-every "$STEPS" --save-every "$STEPS" --warmup-steps 10 --device "$DEVICE"
 run floor "$PYTHON" -m ssmusic bench --device "$DEVICE" --decode-floor "${FLOOR[@]}" "${NO_COMPILE[@]}" --out "$WORKDIR/floor_$DEVICE.json"
 run bench "$PYTHON" -m ssmusic bench --device "$DEVICE" "${BENCH[@]}" "${NO_COMPILE[@]}" --out "$WORKDIR/bench_$DEVICE.json"
+run decode "$PYTHON" "$ROOT/benchmarks/gpu_decode.py" --device "$DEVICE" "${DECODE[@]}" --out "$WORKDIR/gpu_decode.json"
+run speed "$PYTHON" "$ROOT/benchmarks/gpu_train.py" --device "$DEVICE" "${SPEED[@]}" "${NO_COMPILE[@]}" --out "$WORKDIR/gpu_train.json"
+run scan "$PYTHON" "$ROOT/benchmarks/scan_speed.py" --device "$DEVICE" --threads 0 "${SCAN[@]}" --out "$WORKDIR/scan_speed_$DEVICE.json"
 
 echo
 echo "gpu_check: device $DEVICE$([ "$QUICK" = 1 ] && echo ', quick'); logs in $WORKDIR"
@@ -165,5 +184,15 @@ for table in "$WORKDIR/floor_$DEVICE.md" "$WORKDIR/bench_$DEVICE.md"; do
     cat "$table"
   fi
 done
+if [ -n "$OUT_DIR" ] && [ "$DRY" = 0 ]; then
+  mkdir -p "$OUT_DIR"
+  "$PYTHON" - "$SUMMARY" "$OUT_DIR/summary.json" <<'PY'
+import json, sys
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+json.dump([{"step": r[0], "status": r[1], "seconds": r[2]} for r in rows], open(sys.argv[2], "w"), indent=1)
+PY
+  for found in "$WORKDIR"/*.json; do [ -f "$found" ] && cp "$found" "$OUT_DIR/"; done
+  (cd "$WORKDIR" && tar -czf "$OUT_DIR/logs.tar.gz" ./*.log 2>/dev/null)
+fi
 if grep -q "FAILED\|--time-limit" "$SUMMARY"; then exit 1; fi  # failed, cut or not run
 exit 0

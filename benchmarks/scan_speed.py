@@ -110,7 +110,7 @@ def measure(versions: dict, chunks: list[int], batch: int, length: int, rounds: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--length", type=int, default=2588)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--chunks", default="32,64,128,256")
@@ -118,7 +118,8 @@ def main() -> None:
     parser.add_argument("--baseline", default=None, metavar="CHECKOUT", help="also time this checkout's scan")
     parser.add_argument("--out", default="results/scan_speed.json")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     chunks = [int(c) for c in args.chunks.split(",")]
 
     def commit(directory) -> str:
