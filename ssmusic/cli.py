@@ -92,27 +92,32 @@ def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
 
 def _register_data(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
-        from ssmusic.data.demo import run as demo
-
+        if args.version == 1:
+            from ssmusic.data.demo import run as demo
+        else:
+            from ssmusic.data.demo_v2.build import run as demo
         return demo(args)
 
     parser = _add(sub, "data", "build datasets", run)
     data_sub = parser.add_subparsers(title="data commands", metavar="DATA_COMMAND", required=True)
-    demo = data_sub.add_parser("demo", help="render the offline demo dataset (music21 corpus + FluidSynth)",
-                               description="Render real compositions from music21's corpus through FluidSynth "
-                               "into captioned WAV clips + captions.csv, ready for `ssmusic prepare`.")
+    demo = data_sub.add_parser("demo", help="render the offline demo dataset (composed ensembles + FluidSynth)",
+                               description="Version 2 (default): compose captioned clips of General MIDI ensembles "
+                               "(melody, accompaniment, bass, drums on a share) and render them through FluidSynth. "
+                               "Version 1: real compositions from music21's corpus, one instrument per clip. "
+                               "Writes WAV clips + captions.csv, ready for `ssmusic prepare`.")
     demo.set_defaults(run=run, command="data demo")
     demo.add_argument("out_dir", metavar="OUT_DIR")
-    demo.add_argument("--clips", type=int, default=600, help="number of clips (default 600)")
+    demo.add_argument("--version", type=int, choices=(1, 2), default=2,
+                      help="2: composed ensembles (default); 1: the first demo set (music21 corpus, solo instruments)")
+    demo.add_argument("--clips", type=int, default=None, help="number of clips (default 3000; version 1: 600)")
     demo.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
     demo.add_argument("--sample-rate", type=int, default=22050, help="default 22050 (the offline codec's)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--soundfont", default=None, help="a General MIDI .sf2 (default: FluidR3_GM)")
     demo.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
     demo.add_argument("--instruments", default=None, metavar="LIST",
-                      help="comma list of instruments to render with, e.g. trumpet,accordion,banjo (default: "
-                      "the ten the default model knows; an unknown name lists the others)")
-
+                      help="version 1 only: comma list of instruments to render with, e.g. trumpet,accordion,banjo "
+                      "(default: the ten the first default model knows; an unknown name lists the others)")
 
 
 def _register_prepare(sub: argparse._SubParsersAction) -> None:

@@ -343,7 +343,7 @@ def build(out_dir: str | Path, clips: int = 600, seconds: float = 10.0, sample_r
 
 
 def run(args) -> int:
-    info = build(args.out_dir, clips=args.clips, seconds=args.seconds, sample_rate=args.sample_rate, seed=args.seed,
+    info = build(args.out_dir, clips=600 if args.clips is None else args.clips, seconds=args.seconds, sample_rate=args.sample_rate, seed=args.seed,
                  soundfont=args.soundfont, workers=args.workers,
                  instruments=parse_instruments(args.instruments) if args.instruments else None)
     print(f"{args.out_dir}: {info['clips']} clips ({info['hours'] * 60:.1f} min) {info['splits']}, "

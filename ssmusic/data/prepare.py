@@ -1,12 +1,13 @@
 """`ssmusic prepare`: audio files + captions -> a dataset of codec tokens the LM trains on.
 
-    AUDIO_DIR + captions.csv (path, caption[, split])
+    AUDIO_DIR + captions.csv (path, caption[, split][, attribute columns])
       -> per source file: read, mono, resample, cut fixed-length clips, codec.encode
-      -> DATA_DIR/{train,valid,test}/codes.npy      uint16 [N, K, T] (pad id = card)
-                                     captions.jsonl one line per clip
-                                     text.npy       float16 [N, S, D] cached caption embeddings
-                                     text_mask.npy  bool [N, S]
-         DATA_DIR/manifest.json                     codec, text encoder, settings, sources + hashes
+      -> DATA_DIR/<split>/codes.npy       uint16 [N, K, T] (pad id = card)
+                          captions.jsonl  one line per clip (caption, source, the CSV's attributes)
+                          text.npy        float16 [N, S, D] cached caption embeddings
+                          text_mask.npy   bool [N, S]
+         DATA_DIR/manifest.json           codec, text encoder, settings, sources + hashes
+    Splits: train, valid, test, and any held-out test_<name> the captions name (never trained on).
 
 Resumable: each source file's codes are written to DATA_DIR/.work/ as soon as it is encoded, and an
 interrupted run skips what is there. The manifest is written last, so a dataset without one is
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +29,10 @@ from ssmusic.data.captions import read_csv
 from ssmusic.errors import SsmusicError
 
 SPLITS = ("train", "valid", "test")
+# more held-out test sets beside `test` are named test_<name> (e.g. demo v2's test_phrasing: test
+# clips captioned in phrasings no training caption uses); training never reads them
+EXTRA_TEST_SPLIT = re.compile(r"test_[a-z0-9_]+")
+CSV_FIELDS = ("path", "caption", "split")  # the other columns of captions.csv are attributes
 FORMAT_VERSION = 1
 
 
@@ -53,14 +59,15 @@ def read_captions(path: Path, audio_dir: Path) -> list[dict]:
             raise SsmusicError(f"{path}: missing column {required!r} (expected a header with path,caption[,split])")
     for line, row in enumerate(rows, start=2):
         split = row.get("split")
-        if split not in (None, "") and split not in SPLITS:
-            raise SsmusicError(f"{path}:{line}: split {split!r}: expected one of {list(SPLITS)}")
+        if split not in (None, "") and split not in SPLITS and not EXTRA_TEST_SPLIT.fullmatch(split):
+            raise SsmusicError(f"{path}:{line}: split {split!r}: expected one of {list(SPLITS)} or test_<name>")
         if row["caption"] is None:
             raise SsmusicError(f"{path}:{line}: caption: missing value")
         audio = Path(row["path"])
         if not audio.is_absolute():
             by_csv, by_dir = path.parent / audio, audio_dir / audio
             audio = by_csv if by_csv.exists() else by_dir
+        row["attributes"] = {k: v for k, v in row.items() if k not in CSV_FIELDS}
         row["audio"] = audio
     if not rows:
         raise SsmusicError(f"{path}: no captions")
@@ -174,7 +181,7 @@ def prepare(audio_dir: str | Path, captions: str | Path, out: str | Path, codec_
             skipped.append({"path": row["path"], "reason": f"shorter than the {min_file_seconds(settings):g} s minimum"})
             continue
         sources.append({"path": row["path"], "sha256": digest, "clips": n_clips, "work": done.name,
-                        "split": assign_split(row, settings), "caption": row["caption"]})
+                        "split": assign_split(row, settings), **{k: row[k] for k in ("caption", "attributes")}})
     if not sources:
         hint = ""
         if any(problem["reason"].endswith(" s minimum") for problem in skipped):
@@ -194,7 +201,7 @@ def prepare(audio_dir: str | Path, captions: str | Path, out: str | Path, codec_
         text_info = {"text_encoder": encoder.name, "text_dim": encoder.dim}
     elif text_encoder_name:
         text_info["text_encoder"] = text_encoder_name
-    for split in SPLITS:
+    for split in SPLITS + tuple(sorted({s["split"] for s in sources} - set(SPLITS))):
         members = [s for s in sources if s["split"] == split]
         counts[split] = _write_split(out / split, members, work, encoder, settings, progress)
     manifest = {
@@ -223,7 +230,8 @@ def _write_split(directory: Path, members: list[dict], work: Path, encoder, sett
     for member, array in zip(members, arrays):
         for clip in range(array.shape[0]):
             captions.append({"caption": member["caption"], "source": member["path"],
-                             "start_seconds": clip * settings.clip_seconds})
+                             "start_seconds": clip * settings.clip_seconds,
+                             **({"attributes": member["attributes"]} if member["attributes"] else {})})
     _save_npy_atomic(directory / "codes.npy", codes)
     lines = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in captions)
     with atomic_path(directory / "captions.jsonl") as tmp:

@@ -62,14 +62,21 @@ def test_bad_arguments_and_missing_soundfont(tmp_path, capsys):
         assert "none.sf2: file not found" in capsys.readouterr().err
 
 
-def test_builder_and_cli_agree_on_the_default_clip_count():
+def test_builder_and_cli_agree_on_the_default_clip_count(monkeypatch):
+    """`ssmusic data demo` without --clips builds each version's own default (v1 600, v2 3000)."""
     import inspect
 
     from ssmusic.cli import build_parser
-    from ssmusic.data.demo import build
+    from ssmusic.data import demo
+    from ssmusic.data.demo_v2 import build as demo_v2
 
-    args = build_parser().parse_args(["data", "demo", "out"])
-    assert inspect.signature(build).parameters["clips"].default == args.clips == 600
+    info = {"clips": 0, "hours": 0, "splits": {}, "skipped": 0, "render_seconds": 0}
+    for version, module, default in (("1", demo, 600), ("2", demo_v2, 3000)):
+        assert inspect.signature(module.build).parameters["clips"].default == default
+        calls = []
+        monkeypatch.setattr(module, "build", lambda *args, calls=calls, **kwargs: calls.append(kwargs) or info)
+        module.run(build_parser().parse_args(["data", "demo", "out", "--version", version]))
+        assert calls[0]["clips"] == default
 
 
 def test_instrument_list_option():

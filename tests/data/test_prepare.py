@@ -6,6 +6,7 @@ import pytest
 import soundfile
 
 from ssmusic.cli import main
+from ssmusic.data.captions import read_csv, write_csv
 from ssmusic.data.datasets import CodesDataset, collate, load_manifest
 from ssmusic.errors import SsmusicError
 from ssmusic.data.prepare import PrepareSettings, prepare
@@ -114,3 +115,23 @@ def test_nothing_usable_names_the_options_that_fix_it(tmp_path, codec_dir, capsy
     err = capsys.readouterr().err
     assert "a.wav: shorter than the 1 s minimum" in err and "--min-seconds (1)" in err and "--clip-seconds (30)" in err
     assert main([*args, "--out", str(tmp_path / "e"), "--min-seconds", "0.25"]) == 0
+
+
+def test_held_out_test_splits_and_attribute_columns_carry_through(tmp_path, codec_dir):
+    audio = make_audio(tmp_path / "audio")
+    _, rows = read_csv(audio / "captions.csv")
+    rows[2]["split"] = "test_phrasing"
+    for i, row in enumerate(rows):
+        row["mood"] = f"mood {i}"
+    write_csv(audio / "captions.csv", rows, ["path", "caption", "split", "mood"])
+    manifest = prepare(audio, audio / "captions.csv", tmp_path / "data", codec_dir, None,
+                       PrepareSettings(clip_seconds=1.0, cache_text=False), progress=False)
+    assert manifest["splits"] == {"train": 4, "valid": 0, "test": 1, "test_phrasing": 1}
+    held_out = CodesDataset(tmp_path / "data", "test_phrasing")
+    assert len(held_out) == 1 and held_out[0]["caption"] == "piece number 2"
+    lines = [json.loads(line) for line in (tmp_path / "data" / "train" / "captions.jsonl").open()]
+    assert [line["attributes"]["mood"] for line in lines] == ["mood 0"] * 3 + ["mood 1"]
+    rows[2]["split"] = "holdout"
+    write_csv(audio / "captions.csv", rows, ["path", "caption", "split", "mood"])
+    with pytest.raises(SsmusicError, match="split 'holdout'.*test_<name>"):
+        prepare(audio, audio / "captions.csv", tmp_path / "other", codec_dir, None, PrepareSettings(clip_seconds=1.0))

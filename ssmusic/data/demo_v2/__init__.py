@@ -1,0 +1,1 @@
+"""Demo data v2: composed ensembles (see build.py)."""
