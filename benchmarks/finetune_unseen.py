@@ -149,7 +149,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     log = work / f"log_{args.stage}.txt"
     if not (demo / "dataset.json").is_file():
-        sh(PY + ["data", "demo", str(demo), "--clips", "240", "--instruments", INSTRUMENTS, "--workers", "1"], log)
+        sh(PY + ["data", "demo", str(demo), "--version", "1", "--clips", "240", "--instruments", INSTRUMENTS,
+                  "--workers", "1"], log)
     tokens = work / "tokens"
     if not (tokens / "manifest.json").is_file():
         captions = subset_captions(demo, work / "captions_finetune.csv", args.train_clips)
