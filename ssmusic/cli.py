@@ -255,6 +255,12 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
                         "load: the report's calibrated time axis (steps x seconds per step); 0 = off")
     parser.add_argument("--gen-seconds", type=float, default=None, help="seconds generated per caption (default: "
                         "the training length, --crop-frames or the whole clip: a Transformer's context)")
+    parser.add_argument("--time-budget", type=float, default=0.0, metavar="SECONDS",
+                        help="train every run for about this many seconds instead of --steps, each variant with its "
+                        "own full schedule (steps = budget / its seconds per step, timed here first and kept in "
+                        "OUT_DIR/time_budget.json); 0 = off")
+    parser.add_argument("--lr-by-backbone", default=None, metavar="BACKBONE=LR,...",
+                        help="a learning rate per backbone, e.g. simba=5e-4,transformer=3e-4 (others: --lr)")
     _train_arguments(parser)
 
 

@@ -186,10 +186,48 @@ def time_steps(data_dir: Path, configs: dict[Variant, TrainConfig], scratch: Pat
     return {name: round(statistics.median(values), 4) for name, values in durations.items()}
 
 
+def parse_lrs(text: str) -> dict[str, float]:
+    """'simba=5e-4,transformer=3e-4' -> a learning rate per backbone."""
+    lrs = {}
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        backbone, _, value = item.partition("=")
+        try:
+            lrs[backbone] = float(value)
+        except ValueError:
+            lrs[backbone] = -1.0
+        if backbone not in BACKBONES or not lrs[backbone] > 0:
+            raise SsmusicError(f"--lr-by-backbone {item!r}: expected BACKBONE=LR with BACKBONE in {list(BACKBONES)} "
+                               "and LR > 0, e.g. simba=5e-4,transformer=3e-4")
+    return lrs
+
+
+def budget_steps(data_dir: Path, configs: dict[Variant, TrainConfig], out_dir: Path, budget_s: float,
+                 progress: bool = True) -> dict:
+    """Equal training-time budgets, each run with its own full schedule: every variant's steps are
+    `budget_s` over its seconds per step, measured here first (time_steps: interleaved rounds, the
+    same load for every variant; evaluation excluded). Saved as OUT_DIR/time_budget.json and reused
+    by reruns, so a resumed run keeps the schedule it started with."""
+    from ssmusic.io.atomic import write_json_atomic
+
+    path = out_dir / "time_budget.json"
+    names = sorted(variant.name for variant in configs)
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    if record.get("budget_s") != budget_s or sorted(record.get("step_seconds", {})) != names:
+        if progress:
+            print(f"timing every variant's step for a {budget_s:g} s budget each")
+        seconds = time_steps(data_dir, configs, out_dir / ".step_timing")
+        record = {"budget_s": budget_s, "step_seconds": seconds,
+                  "steps": {name: max(1, int(budget_s / seconds[name])) for name in names}}
+        write_json_atomic(path, record)
+    return record
+
+
 def compare(data_dir: str | Path, out_dir: str | Path, base: TrainConfig, variants: list[Variant],
             seeds: list[int] | None = None, check: GenerationCheck | None = None, progress: bool = True,
-            time_steps_per_run: int = 0) -> dict:
-    """Train every variant once per seed (or reuse finished runs); write compare.json / .md / .png."""
+            time_steps_per_run: int = 0, time_budget: float = 0.0, lrs: dict[str, float] | None = None) -> dict:
+    """Train every variant once per seed (or reuse finished runs); write compare.json / .md / .png.
+    `time_budget`: seconds of training per run instead of `base.steps` (budget_steps); `lrs`: a
+    learning rate per backbone (others keep base's)."""
     from ssmusic.experiments.report import parameter_count, write_report
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -197,7 +235,14 @@ def compare(data_dir: str | Path, out_dir: str | Path, base: TrainConfig, varian
     settings = _settings(data_dir, base, seeds, check, progress)
     curves: dict[str, dict[int, list[dict]]] = {}
     generation: dict[str, dict[int, list[dict]]] = {}
-    configs = matched_configs(data_dir, base, variants)
+    configs = {variant: replace(config, lr=(lrs or {}).get(variant.backbone, config.lr))
+               for variant, config in matched_configs(data_dir, base, variants).items()}
+    settings["lr"] = {variant.name: config.learning_rate() for variant, config in configs.items()}
+    if time_budget:
+        budget = budget_steps(data_dir, configs, out_dir, time_budget, progress)
+        configs = {variant: replace(config, steps=budget["steps"][variant.name])
+                   for variant, config in configs.items()}
+        settings["time_budget"] = budget
     for variant in variants:
         for seed in seeds:
             run_dir = out_dir / variant.name / f"seed{seed}"
@@ -234,7 +279,11 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    result = compare(args.data_dir, args.out, base, variants, seeds, check, time_steps_per_run=args.time_steps)
+    if args.time_budget < 0:
+        raise SsmusicError(f"--time-budget: expected seconds >= 0, got {args.time_budget}")
+    lrs = parse_lrs(args.lr_by_backbone) if args.lr_by_backbone else None
+    result = compare(args.data_dir, args.out, base, variants, seeds, check, time_steps_per_run=args.time_steps,
+                     time_budget=args.time_budget, lrs=lrs)
     print(result["table"])
     print(f"plot: {Path(args.out) / 'compare.png'}")
     return 0
