@@ -89,7 +89,6 @@ def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="replace MODEL_DIR if it exists")
 
 
-
 def _register_data(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         if args.version == 1:
@@ -148,7 +147,6 @@ def _register_prepare(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-text-cache", action="store_true", help="do not store caption embeddings")
 
 
-
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=["tiny", "small", "paper"], default="small")
     parser.add_argument("--conditioning", choices=["prefix", "cross", "pooled"], default="prefix",
@@ -179,9 +177,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
     parser.add_argument("--tensorboard", action="store_true")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                        help="torch.compile the model's forward and backward (default off, on CUDA too: not yet "
-                             "measured to pay there; on the CPU the compile costs more than it saves; "
-                             "metrics.jsonl records compile_s; docs/gpu.md)")
+                        help="torch.compile forward and backward (default off, on CUDA too: not yet measured to pay "
+                             "there; on the CPU it costs more than it saves); metrics.jsonl: compile_s; docs/gpu.md")
 
 
 def _given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
@@ -227,7 +224,6 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
 
 
-
 def _register_compare(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.experiments.compare import run as compare
@@ -262,7 +258,6 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr-by-backbone", default=None, metavar="BACKBONE=LR,...",
                         help="a learning rate per backbone, e.g. simba=5e-4,transformer=3e-4 (others: --lr)")
     _train_arguments(parser)
-
 
 
 def _register_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -304,7 +299,6 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     seeds.add_argument("--batch-size", type=int, default=None, help="rows generated together (default: generate's)")
 
 
-
 def _register_codebooks(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.experiments.codebooks import run as codebooks
@@ -324,7 +318,6 @@ def _register_codebooks(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-files", type=int, default=0, help="0 = all")
     parser.add_argument("--out", default="codebooks.json", help="results JSON; the .md table and .png plot go "
                         "beside it (default codebooks.json)")
-
 
 
 def _register_bench(sub: argparse._SubParsersAction) -> None:
@@ -349,7 +342,6 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="bench.json", help="JSON results (and .md tables) path")
 
 
-
 def _register_codec(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.codec.transform import run_fit
@@ -370,7 +362,6 @@ def _register_codec(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--name", default=None, help="name recorded in codec.json")
 
 
-
 def _register_export(sub: argparse._SubParsersAction) -> None:
     def run(args: argparse.Namespace) -> int:
         from ssmusic.training.export import run as export
@@ -388,7 +379,6 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lora-base", default=None, metavar="MODEL",
                         help="SOURCE is a LoRA adapter directory (a fine-tune's final/adapter): merge it into MODEL "
                         "('default', a model directory or run) and write a plain model directory")
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
