@@ -44,7 +44,7 @@ def _measure_clip(codec, wav: torch.Tensor, features) -> dict:
         rows.append({"k": k, "mel_distance_original": mel_distance(wav, rec, rate),
                      "mel_distance_full": mel_distance(full, rec, rate),
                      "si_snr_original": si_snr(wav, rec), "si_snr_full": si_snr(full, rec), **features(rec)})
-    return {**features(wav), "per_k": rows}
+    return {**features(wav), "per_k": rows, "codes": codes, "samples": n}
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -89,6 +89,28 @@ def _summarize(codec, clips: list[dict], embed_space, classifier, labels: list[s
             "predictions": predictions}
 
 
+def _network_and_controls(codec, clips: list[dict], features, classifier, labels: list[str | None], tagger) -> dict:
+    """The music network's judgement of each k, and the controls (codebook_controls) judged by it
+    and by the classifier."""
+    from ssmusic.experiments.codebook_controls import control_codes, network_scores
+    from ssmusic.metrics.adherence import label_accuracy
+
+    known = [i for i, y in enumerate(labels) if y is not None]
+    original_pred = classifier.probabilities(np.stack([c["features"] for c in clips])).argmax(-1)
+    per_k = [{"k": k, **network_scores(clips, [c["per_k"][k - 1] for c in clips], tagger.tags)}
+             for k in range(1, codec.n_codebooks + 1)]
+    controls = []
+    for name, codes in control_codes([c["codes"] for c in clips], codec.card).items():
+        decoded = [features(_fit_length(codec.decode(code)[0, 0], c["samples"])) for code, c in zip(codes, clips)]
+        probs = classifier.probabilities(np.stack([d["features"] for d in decoded]))
+        accuracy = (round(label_accuracy(probs[known], [labels[i] for i in known], classifier.classes), 4)
+                    if known else None)
+        controls.append({"control": name, "classifier_accuracy": accuracy,
+                         "classifier_agreement": round(float(np.mean(probs.argmax(-1) == original_pred)), 4),
+                         **network_scores(clips, decoded, tagger.tags)})
+    return {"network": {"model": tagger.name, "per_k": per_k}, "controls": controls}
+
+
 def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, clap: str | None = None,
                    classifier_dir: str | Path | None = None, clip_seconds: float = 10.0, max_files: int = 0,
                    progress: bool = True) -> dict:
@@ -100,6 +122,7 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
     from ssmusic.codec.codecs import load_codec
     from ssmusic.metrics.classifier import DEFAULT_CLASSIFIER_DIR, LabelClassifier
     from ssmusic.metrics.embeddings import ClapEmbedding, MelStats
+    from ssmusic.experiments.codebook_controls import load_network, network_features
     from ssmusic.metrics.evaluate import collect_rows
 
     codec = codec if codec is not None and not isinstance(codec, str) else load_codec(codec)
@@ -109,12 +132,14 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
     classifier = LabelClassifier.load(Path(classifier_dir or DEFAULT_CLASSIFIER_DIR))
     stats = MelStats()
     embedder = ClapEmbedding(clap) if clap else None
+    tagger, no_network = load_network()
 
     def features(wav: torch.Tensor) -> dict:
         # the classifier's input (clip-mean mel-stats) doubles as the offline embedding
         mel = stats.embed(resample(wav, codec.sample_rate, stats.sample_rate)).mean(0)
         emb = embedder.embed(resample(wav, codec.sample_rate, embedder.sample_rate)).mean(0) if embedder else mel
-        return {"features": mel, "embedding": emb}
+        network = network_features(tagger, wav, codec.sample_rate) if tagger is not None else {}
+        return {"features": mel, "embedding": emb, **network}
 
     clips = []
     for row in tqdm(rows, desc=f"codebooks ({codec.name})", disable=not progress):
@@ -132,6 +157,10 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
         embed_space, embedding_name = (lambda x: x), embedder.name
     labels = [row.get(classifier.label) or None for row in rows]
     summary = _summarize(codec, clips, embed_space, classifier, labels)
+    if tagger is None:
+        summary["network"] = {"skipped": no_network}
+    else:
+        summary.update(_network_and_controls(codec, clips, features, classifier, labels, tagger))
     for row, prediction in zip(rows, summary["predictions"]):
         path = Path(row["path"])
         prediction["path"] = str(path.relative_to(directory) if path.is_relative_to(directory) else path)
@@ -156,6 +185,23 @@ def markdown(result: dict) -> str:
                      f"{r['si_snr_original']:.1f} | {r['si_snr_full']:.1f} | {r['embedding_cosine']:.3f} | "
                      f"{pct(r['classifier_accuracy'])} | {r['classifier_agreement']:.0%} |")
     lines.append(f"| original | | 0 | | | | 1 | {pct(result['original_classifier_accuracy'])} | 100% |")
+    network = result.get("network", {})
+    if "skipped" in network or not network:
+        lines.append(f"\nmusic network: skipped ({network.get('skipped', 'not run')})")
+        return "\n".join(lines)
+    lines += ["", f"| decoded from | music network ({network['model']}): top instrument tag agrees with original "
+              f"[95% CI] | tag KL to original | embedding cosine | {label} accuracy | {label} agrees |",
+              "|---|---|---|---|---|---|"]
+
+    def row(name, scores, accuracy, agreement):
+        a, kl, cos = scores["network_instrument_agreement"], scores["network_tag_kl"], scores["network_cosine"]
+        return (f"| {name} | {a['value']:.0%} [{a['ci95'][0]:.0%}, {a['ci95'][1]:.0%}] n={a['n']} | {kl['value']:.3f} | "
+                f"{cos['value']:.3f} | {pct(accuracy)} | {agreement:.0%} |")
+
+    for r, k in zip(network["per_k"], result["per_k"]):
+        lines.append(row(f"first {r['k']} codebook(s)", r, k["classifier_accuracy"], k["classifier_agreement"]))
+    for c in result["controls"]:
+        lines.append(row(f"control: {c['control']}", c, c["classifier_accuracy"], c["classifier_agreement"]))
     return "\n".join(lines)
 
 

@@ -24,9 +24,10 @@ import torch
 from ssmusic.errors import SsmusicError
 from ssmusic.io.atomic import atomic_path
 
-TEMPO_ESTIMATOR = "librosa"
-KEY_ESTIMATOR = "librosa-krumhansl"
-MODE_PROFILE = "krumhansl"
+# chosen by accuracy on the demo's real clips (python -m ssmusic.experiments.judge_accuracy)
+TEMPO_ESTIMATOR = "auto"  # essentia where installed, else librosa (tempo.default_estimator)
+KEY_ESTIMATOR = "librosa-temperley"
+MODE_PROFILE = "temperley"
 MUSIC_FIELDS = ("tempo_bpm", "onset_rate", "longest_onset_gap_s", "frozen_run_s", "repeat_share",
                 "distinct_tokens", "key_tonic", "key_minor")  # then 12 chroma bins
 
@@ -84,7 +85,9 @@ class MusicReader:
     def __init__(self, codec=None, codebooks: int = 1, tempo_estimator: str = TEMPO_ESTIMATOR,
                  key_estimator: str = KEY_ESTIMATOR) -> None:
         from ssmusic.codec.codecs import load_codec
+        from ssmusic.metrics.tempo import default_estimator
 
+        tempo_estimator = default_estimator() if tempo_estimator == "auto" else tempo_estimator
         self.codec = codec if codec is not None and not isinstance(codec, str) else load_codec(codec)
         self.codebooks = codebooks
         self.tempo_estimator, self.key_estimator = tempo_estimator, key_estimator

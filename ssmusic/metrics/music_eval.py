@@ -25,6 +25,22 @@ def _read(reader, paths: list[Path], cache_root: Path, label: str, progress: boo
     return [cache(Path(p)) for p in tqdm(paths, desc=f"{label} ({reader.name.split(':')[0]})", disable=not progress)]
 
 
+class _Lazy:
+    """A list whose items are read when first used: the real-vs-real floors draw a few hundred clips
+    of the other splits, not all of them."""
+
+    def __init__(self, read, length: int) -> None:
+        self.read, self.length, self.items = read, length, {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        if index not in self.items:
+            self.items[index] = self.read(index)
+        return self.items[index]
+
+
 def _network(metrics, gen_paths, gen_prompts, gen_rows, ref_rows, pool_rows, cache_root, progress) -> tuple[dict, dict]:
     from ssmusic.metrics.clips import NetworkReader
     from ssmusic.metrics.network_judges import frechet, tag_adherence, tag_kl
@@ -33,20 +49,21 @@ def _network(metrics, gen_paths, gen_prompts, gen_rows, ref_rows, pool_rows, cac
         reader = NetworkReader()
     except SsmusicError as error:
         return {m: {"skipped": str(error)} for m in metrics}, {}
+    from ssmusic.metrics.clips import EmbeddingCache
+
+    cache = EmbeddingCache(reader, cache_root)
     gen = [reader.split(v) for v in _read(reader, gen_paths, cache_root, "generated", progress)]
     ref = [reader.split(v) for v in _read(reader, [r["path"] for r in ref_rows], cache_root, "reference", progress)]
-    need_pool = "music_fd" in metrics or "tag_kl" in metrics
-    pool = [reader.split(v) for v in _read(reader, [r["path"] for r in pool_rows], cache_root, "floor pool", progress)] \
-        if need_pool else []
+    pool = _Lazy(lambda i: reader.split(cache(Path(pool_rows[i]["path"]))), len(pool_rows))
     out: dict = {}
     if "music_fd" in metrics:
-        out["music_fd"] = frechet([e for e, _ in gen], [e for e, _ in ref], [e for e, _ in pool], gen_rows, pool_rows,
-                                  reader.name)
+        out["music_fd"] = frechet([e for e, _ in gen], [e for e, _ in ref], _Lazy(lambda i: pool[i][0], len(pool)),
+                                  gen_rows, pool_rows, reader.name)
     ref_by_caption = {r["caption"]: t for r, (_, t) in zip(ref_rows, ref) if r.get("caption")}
     rows_by_caption = {r["caption"]: r for r in ref_rows if r.get("caption")}
     if "tag_kl" in metrics:
         out["tag_kl"] = tag_kl([t for _, t in gen], ref_by_caption, gen_prompts, rows_by_caption,
-                               [t for _, t in pool], pool_rows)
+                               _Lazy(lambda i: pool[i][1], len(pool)), pool_rows)
     if "tag_adherence" in metrics:
         out["tag_adherence"] = tag_adherence([t for _, t in gen], gen_prompts, [t for _, t in ref],
                                              [r.get("caption") for r in ref_rows], reader.tag_names)
@@ -57,7 +74,7 @@ def _network(metrics, gen_paths, gen_prompts, gen_rows, ref_rows, pool_rows, cac
 
 def _music(metrics, gen_paths, gen_prompts, gen_rows, ref_rows, cache_root, progress) -> tuple[dict, dict]:
     from ssmusic.metrics import music_judges
-    from ssmusic.metrics.clips import KEY_ESTIMATOR, MODE_PROFILE, TEMPO_ESTIMATOR, MusicReader
+    from ssmusic.metrics.clips import MODE_PROFILE, MusicReader
     from ssmusic.metrics.prompts import prompted_bpm, prompted_key
 
     try:
@@ -77,9 +94,9 @@ def _music(metrics, gen_paths, gen_prompts, gen_rows, ref_rows, cache_root, prog
         out["motion"] = music_judges.motion(gen, ref, [by_caption.get(p) for p in gen_prompts])
         out["motion"]["codec"] = f"{reader.codec.name}, first {reader.codebooks} codebook(s)"
     if "tempo" in metrics:
-        out["tempo"] = music_judges.tempo(gen, gen_bpms, ref, ref_bpms, TEMPO_ESTIMATOR)
+        out["tempo"] = music_judges.tempo(gen, gen_bpms, ref, ref_bpms, reader.tempo_estimator)
     if "key" in metrics:
-        out["key"] = music_judges.key(gen, gen_keys, ref, ref_keys, KEY_ESTIMATOR, MODE_PROFILE)
+        out["key"] = music_judges.key(gen, gen_keys, ref, ref_keys, reader.key_estimator, MODE_PROFILE)
     per_clip = {"music": [_public(c, b, k) for c, b, k in zip(gen, gen_bpms, gen_keys)],
                 "reference_music": [_public(c, b, k) for c, b, k in zip(ref, ref_bpms, ref_keys)]}
     return out, per_clip

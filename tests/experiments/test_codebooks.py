@@ -86,6 +86,16 @@ def test_sweep_matches_the_known_answer(sine_clips):
     assert rows[-1]["embedding_cosine"] == pytest.approx(1.0, abs=1e-3)
     assert rows[0]["embedding_cosine"] < rows[-1]["embedding_cosine"]
     assert [r["kbps"] for r in rows] == pytest.approx([k * math.log2(1000) / 1000 for k in (1, 2, 3)], abs=1e-3)
+    # the music network judges every k and the controls; lossless k = K is heard as the original
+    network = result["network"]["per_k"]
+    assert network[-1]["network_instrument_agreement"]["value"] == 1.0
+    assert network[-1]["network_cosine"]["value"] == pytest.approx(1.0, abs=1e-3)
+    controls = {c["control"]: c for c in result["controls"]}
+    assert list(controls) == ["first codebook from another clip", "first codebook constant", "random tokens"]
+    assert all(c["network_tag_kl"]["n"] == 4 for c in controls.values())
+    # random tokens are not the clips: the judge that can fail does (cosine and KL far from k = K)
+    assert controls["random tokens"]["network_cosine"]["value"] < network[-1]["network_cosine"]["value"] - 0.1
+    assert controls["random tokens"]["network_tag_kl"]["value"] > network[-1]["network_tag_kl"]["value"] + 0.1
 
 
 def test_sweep_rejects_labels_the_classifier_does_not_know(sine_clips, tmp_path):
@@ -138,7 +148,9 @@ def test_codebooks_cli_writes_table_json_and_plot(tmp_path, tiny_codec_dir, caps
     assert result["clips"] == 2 and [r["k"] for r in result["per_k"]] == [1, 2]
     assert result["command"].startswith("ssmusic") and result["labelled_clips"] == 2
     assert result["per_k"][1]["mel_distance_full"] == 0.0 < result["per_k"][1]["mel_distance_original"]
-    assert out.with_suffix(".md").read_text().count("\n") == 5  # header, rule, k = 1, 2, original
+    table = out.with_suffix(".md").read_text().split("\n\n")
+    assert table[0].count("\n") == 4  # header, rule, k = 1, 2, original
+    assert table[1].count("| control:") == 3 and "music network" in table[1]
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.parent.glob(".*"))  # no temp files left behind
     assert main(["codebooks", str(tmp_path), "--out", str(tmp_path / "cb.txt")]) == 2
