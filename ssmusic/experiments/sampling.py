@@ -2,6 +2,7 @@
 
     python -m ssmusic.experiments.sampling DATA_DIR --work runs/sampling --out results/sampling_valid.json \
         --temperature 0.7,0.85,1.0 --cfg 3,5 --top-k 250 --seeds 0,1,2 [--model DIR]
+    (or --settings "0.85,3,250;0.7,3,250;..." for chosen points instead of the full grid)
 
 Each setting generates the split's captions once per seed (`evaluate --seeds`, resumable) and is
 judged; a figure is its mean over seeds. **The rule**: rank the settings on each criterion below
@@ -77,12 +78,15 @@ def main() -> None:
     parser.add_argument("--temperature", default="0.7,0.85,1.0")
     parser.add_argument("--cfg", default="3,5")
     parser.add_argument("--top-k", default="250")
+    parser.add_argument("--settings", default=None, metavar="T,CFG,K;...",
+                        help="explicit settings instead of the full grid, e.g. 0.85,3,250;0.7,3,250")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=None)
     args = parser.parse_args()
-    grid = [{"temperature": t, "cfg": c, "top_k": int(k)} for t, c, k in
-            itertools.product(_floats(args.temperature), _floats(args.cfg), _floats(args.top_k))]
+    triples = ([_floats(item) for item in args.settings.split(";") if item.strip()] if args.settings else
+               itertools.product(_floats(args.temperature), _floats(args.cfg), _floats(args.top_k)))
+    grid = [{"temperature": t, "cfg": c, "top_k": int(k)} for t, c, k in triples]
     settings, full = {}, {}
     for setting in grid:
         options = {"model": args.model, "seconds": args.seconds, "threads": 1, "batch_size": args.batch_size, **setting}
