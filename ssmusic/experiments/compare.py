@@ -105,7 +105,7 @@ def matched_configs(data_dir: Path, base: TrainConfig, variants: list[Variant]) 
 
 def generation_metrics(model_dir: Path, check: GenerationCheck, out_dir: Path) -> dict:
     """Generate the check's captions with the model in `model_dir` into `out_dir` (WAV + sidecar),
-    then FAD, KL and adherence against the reference split."""
+    then FAD, KL and adherence against the reference split, and the judges that hear music (HEARD)."""
     from ssmusic.io.audio import write_wav
     from ssmusic.io.atomic import write_json_atomic
     from ssmusic.metrics.evaluate import collect_rows, evaluate
@@ -121,9 +121,26 @@ def generation_metrics(model_dir: Path, check: GenerationCheck, out_dir: Path) -
         for index, (caption, wav) in enumerate(zip(batch, audio), start=start):
             write_wav(out_dir / f"{index:03d}.wav", wav, rate)
             write_json_atomic(out_dir / f"{index:03d}.json", {"prompt": caption, "seed": check.seed + start})
-    result = evaluate(out_dir, check.reference, ("fad", "kl", "adherence"), split=check.split, progress=False)
-    return {"fad": result["fad"]["value"], "kl": result["kl"]["value"],
-            "adherence": result["adherence"].get("value"), "prompts": len(captions), "seconds": round(seconds, 3)}
+    result = evaluate(out_dir, check.reference, ("fad", "kl", "adherence") + HEARD, split=check.split, progress=False)
+    result.pop("clips", None)
+    return {"fad": result["fad"]["value"], "kl": result["kl"]["value"], "adherence": result["adherence"].get("value"),
+            **{name: _figure(result, path) for name, path in HEARD_FIGURES.items()},
+            "prompts": len(captions), "seconds": round(seconds, 3)}
+
+
+# the judges that hear music (docs/evaluation.md), and the figure of each that a compare records
+HEARD = ("music_fd", "tag_adherence", "motion", "tempo", "key")
+HEARD_FIGURES = {"music_fd": "music_fd.value", "music_fd_floor": "music_fd.floor.mean",
+                 "tag_adherence": "tag_adherence.value", "frozen_ratio": "motion.frozen_run_s.ratio",
+                 "tempo_hit": "tempo.hit.value", "mode": "key.mode_given_tonic.value"}
+
+
+def _figure(result: dict, path: str) -> float | None:
+    """A nested figure, or None where its judge was skipped."""
+    value = result
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 def _run_one(data_dir: Path, run_dir: Path, config: TrainConfig, check: GenerationCheck | None,

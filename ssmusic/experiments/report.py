@@ -2,7 +2,7 @@
 evaluation step, against optimizer steps and against training wall time.
 
 Input: curves[variant][seed] = the run's metrics.jsonl records, generation[variant][seed] = its
-generation.jsonl records (FAD, KL, adherence at chosen steps).
+generation.jsonl records (FAD, KL, adherence and the judges that hear music at chosen steps).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-GENERATION_METRICS = ("fad", "kl", "adherence")
+GENERATION_METRICS = ("fad", "kl", "adherence", "music_fd", "music_fd_floor", "tag_adherence", "frozen_ratio",
+                      "tempo_hit", "mode")
 
 
 def spread(values: list[float]) -> dict:

@@ -83,13 +83,15 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--max-prompts", type=int, default=0, help="only the split's first N captions (0 = all)")
     args = parser.parse_args()
     triples = ([_floats(item) for item in args.settings.split(";") if item.strip()] if args.settings else
                itertools.product(_floats(args.temperature), _floats(args.cfg), _floats(args.top_k)))
     grid = [{"temperature": t, "cfg": c, "top_k": int(k)} for t, c, k in triples]
     settings, full = {}, {}
     for setting in grid:
-        options = {"model": args.model, "seconds": args.seconds, "threads": 1, "batch_size": args.batch_size, **setting}
+        options = {"model": args.model, "seconds": args.seconds, "threads": 1, "batch_size": args.batch_size,
+                   "max_prompts": args.max_prompts, **setting}
         kwargs = {"metrics": [m for m in METRICS if m != "clap"], "progress": False}
         result = evaluate_seeds(args.work / _name(setting), args.data_dir, args.split, parse_seeds(args.seeds),
                                 options, evaluate, kwargs)

@@ -68,6 +68,7 @@ def adherence(classifier, gen_prompts: list[str | None], gen_probabilities: np.n
     probabilities = np.asarray(gen_probabilities)[keep]
     labels = [prompt_labels[gen_prompts[i]] for i in keep]
     result["value"] = round(label_accuracy(probabilities, labels, classes), 4)
+    result.update(_interval(result["value"], len(keep)))
     predicted = Counter(classes[i] for i in probabilities.argmax(-1))
     top, count = predicted.most_common(1)[0]
     result["most_predicted"] = {"class": top, "share": round(count / len(keep), 4)}
@@ -79,4 +80,12 @@ def adherence(classifier, gen_prompts: list[str | None], gen_probabilities: np.n
         result["ceiling"] = round(label_accuracy(np.asarray(ref_probabilities)[known],
                                                  [ref_labels[i] for i in known], classes), 4)
         result["ceiling_clips"] = len(known)
+        result["ceiling_ci95"] = _interval(result["ceiling"], len(known))["ci95"]
     return result
+
+
+def _interval(value: float, n: int) -> dict:
+    from ssmusic.metrics.statistics import WILSON, wilson_interval
+
+    low, high = wilson_interval(round(value * n), n)
+    return {"n": n, "ci95": [round(low, 4), round(high, 4)], "interval": WILSON}

@@ -74,8 +74,9 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
     from ssmusic.metrics.adherence import adherence, read_labels
     from ssmusic.metrics.classifier import DEFAULT_CLASSIFIER_DIR, LabelClassifier
     from ssmusic.metrics.embeddings import MelStats, load_embedding
-    from ssmusic.metrics.frechet import frechet_distance_of
-    from ssmusic.metrics.kl import paired_kl
+    from ssmusic.metrics.frechet import frechet_with_interval
+    from ssmusic.metrics.kl import paired_kl, paired_kl_values
+    from ssmusic.metrics.statistics import BOOTSTRAP, describe
     from ssmusic.metrics.music_eval import MUSIC_METRICS, NETWORK_METRICS, judge_music
 
     unknown = [m for m in metrics if m not in METRICS]
@@ -95,8 +96,8 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
         model = load_embedding(embedding)
         gen = embed_all(model, gen_items, "generated")
         ref = embed_all(model, ref_items, "reference")
-        results["fad"] = {"value": frechet_distance_of(np.concatenate(gen), np.concatenate(ref)),
-                          "embedding": model.name, "windows": [sum(map(len, gen)), sum(map(len, ref))]}
+        results["fad"] = {**frechet_with_interval(gen, ref), "embedding": model.name,
+                          "windows": [sum(map(len, gen)), sum(map(len, ref))]}
     if "kl" in metrics or "adherence" in metrics:
         classifier = LabelClassifier.load(Path(classifier_dir or DEFAULT_CLASSIFIER_DIR))
         stats = MelStats()
@@ -106,8 +107,10 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
         results["kl"] = {"skipped": "no generated prompt matches a reference caption, so no pair to compare "
                                     "(generate from the reference captions, e.g. a demo split's captions.csv)"}
     elif "kl" in metrics:
-        value, pairs = paired_kl(_by_caption(ref_items, ref_p), _by_caption(gen_items, gen_p))
-        results["kl"] = {"value": value, "pairs": pairs, "classifier": f"logistic regression over "
+        ref_by, gen_by = _by_caption(ref_items, ref_p), _by_caption(gen_items, gen_p)
+        value, pairs = paired_kl(ref_by, gen_by)
+        results["kl"] = {"value": value, "pairs": pairs, "ci95": describe(paired_kl_values(ref_by, gen_by))["ci95"],
+                         "interval": BOOTSTRAP, "classifier": f"logistic regression over "
                          f"{classifier.label} ({len(classifier.classes)} classes) on mel-stats"}
     if "adherence" in metrics:
         attribute = classifier.label
@@ -172,12 +175,15 @@ def table(results: dict) -> str:
         elif name == "adherence":
             ceiling = "n/a" if entry["ceiling"] is None else f"{entry['ceiling']:.0%}"
             top = entry["most_predicted"]
-            lines.append(f"| {entry['attribute']} accuracy | {entry['value']:.0%} | ceiling (real clips) {ceiling}, "
+            low, high = entry["ci95"]
+            lines.append(f"| {entry['attribute']} accuracy | {entry['value']:.0%} [{low:.0%}, {high:.0%}] n={entry['n']} | "
+                         f"ceiling (real clips) {ceiling}, "
                          f"chance {entry['chance']:.0%}, {entry['labelled']} labelled clips, most predicted "
                          f"{top['class']} ({top['share']:.0%}) |")
         else:
-            details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("value", "per_clip"))
-            lines.append(f"| {name} | {entry['value']:.4f} | {details} |")
+            details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("value", "per_clip", "ci95", "interval"))
+            interval = f" [{entry['ci95'][0]:.4g}, {entry['ci95'][1]:.4g}]" if "ci95" in entry else ""
+            lines.append(f"| {name} | {entry['value']:.4f}{interval} | {details} |")
     return "\n".join(lines)
 
 

@@ -25,3 +25,9 @@ def paired_kl(reference: dict[str, np.ndarray], generated: dict[str, np.ndarray]
                            "reference captions, e.g. the demo test split's captions.csv)")
     values = kl_divergence(np.stack([reference[c] for c in common]), np.stack([generated[c] for c in common]))
     return float(values.mean()), len(common)
+
+
+def paired_kl_values(reference: dict[str, np.ndarray], generated: dict[str, np.ndarray]) -> list[float]:
+    """The per-caption KL(p_ref || p_gen) values paired_kl averages (for its interval)."""
+    common = sorted(set(reference) & set(generated))
+    return kl_divergence(np.stack([reference[c] for c in common]), np.stack([generated[c] for c in common])).tolist()

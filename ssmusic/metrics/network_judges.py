@@ -18,19 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from ssmusic.metrics.prompts import INSTRUMENT_WORDS, OPPOSITE, prompted_tags
-from ssmusic.metrics.statistics import bootstrap_sets, describe, over_seeds, share
+from ssmusic.metrics.frechet import frechet_of_clips, frechet_with_interval
+from ssmusic.metrics.statistics import describe, over_seeds, share
 
 FLOOR_DRAWS = 10
-
-
-def _fd(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    import warnings
-
-    from ssmusic.metrics.frechet import frechet_distance_of
-
-    with warnings.catch_warnings():  # rank-deficient at these sizes: the same-size floor is the comparison
-        warnings.simplefilter("ignore")
-        return frechet_distance_of(np.concatenate(a), np.concatenate(b))
 
 
 def matched_draw(gen_rows: list[dict | None], pool_rows: list[dict], rng: np.random.Generator,
@@ -52,19 +43,16 @@ def matched_draw(gen_rows: list[dict | None], pool_rows: list[dict], rng: np.ran
 def frechet(gen: list[np.ndarray], ref: list[np.ndarray], pool: list[np.ndarray], gen_rows: list[dict | None],
             pool_rows: list[dict], name: str, seed: int = 0) -> dict:
     """FD(generated, reference) with its interval, and the real-vs-real floor at the same sizes."""
-    value = _fd(gen, ref)
-    low, high = bootstrap_sets(gen, ref, _fd, seed=seed)
-    result = {"value": round(value, 4), "ci95": [round(low, 4), round(high, 4)],
-              "interval": "percentile bootstrap over clips of both sets, 200 resamples, 95%",
-              "n_generated": len(gen), "n_reference": len(ref), "patches": [sum(map(len, gen)), sum(map(len, ref))],
+    result = {**frechet_with_interval(gen, ref, seed=seed), "patches": [sum(map(len, gen)), sum(map(len, ref))],
               "embedding": name}
+    value = result["value"]
     rng = np.random.default_rng(seed)
     draws = [matched_draw(gen_rows, pool_rows, rng) for _ in range(FLOOR_DRAWS)]
     draws = [d for d in draws if len(d) == len(gen)]
     if not draws:
         result["floor"] = {"skipped": f"the dataset's other splits hold fewer than {len(gen)} clips"}
         return result
-    floors = [_fd([pool[i] for i in d], ref) for d in draws]
+    floors = [frechet_of_clips([pool[i] for i in d], ref) for d in draws]
     floor = over_seeds(floors)
     result["floor"] = {"mean": floor["mean"], "min": floor["min"], "max": floor["max"], "draws": len(floors),
                        "n_real": len(gen), "source": "real clips of the dataset's other splits, matched to the "

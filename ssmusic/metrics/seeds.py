@@ -28,12 +28,13 @@ def _complete(directory: Path, prompts: list[str]) -> bool:
 
 def generate_seed(out_dir: Path, reference: str | Path, split: str | None, seed: int, options: dict) -> None:
     """`ssmusic generate --prompts-from REFERENCE/captions.csv --split SPLIT --seed SEED -o OUT_DIR` with
-    the sampling options given (model, seconds, cfg, temperature, top_k, threads, batch_size)."""
+    the sampling options given (model, seconds, cfg, temperature, top_k, threads, batch_size; max_prompts:
+    only the split's first N captions)."""
     from ssmusic.generate import add_arguments, read_prompts
     from ssmusic.generate import run as generate
 
     captions = Path(reference) / "captions.csv"
-    prompts = read_prompts(captions, split)
+    prompts = read_prompts(captions, split)[: options.get("max_prompts") or None]
     if _complete(out_dir, prompts):
         return
     for stale in out_dir.glob("*.wav") if out_dir.is_dir() else []:  # a partial seed: batch seeds depend on order
@@ -41,6 +42,11 @@ def generate_seed(out_dir: Path, reference: str | Path, split: str | None, seed:
         stale.with_suffix(".json").unlink(missing_ok=True)
     argv = ["--prompts-from", str(captions), "--seed", str(seed), "-o", str(out_dir)]
     argv += ["--split", split] if split else []
+    if options.get("max_prompts"):  # the split's first N captions, as a prompts file beside the seed folders
+        subset = out_dir.parent / f"prompts_{split or 'all'}_first{len(prompts)}.txt"
+        subset.parent.mkdir(parents=True, exist_ok=True)
+        subset.write_text("\n".join(prompts) + "\n", encoding="utf-8")
+        argv = ["--prompts-from", str(subset), "--seed", str(seed), "-o", str(out_dir)]
     flags = {"model": "--checkpoint", "seconds": "--seconds", "cfg": "--cfg", "temperature": "--temperature",
              "top_k": "--top-k", "threads": "--threads", "batch_size": "--batch-size", "device": "--device"}
     for key, flag in flags.items():
