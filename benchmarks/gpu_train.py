@@ -83,16 +83,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--chunks", default="128,256", help="SiMBA chunk sizes timed eagerly beside the preset's")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--quick", action="store_true", help="tiny preset, short clips (checks the script)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_train.py: no CUDA device")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.preset, args.frames, args.batch, args.steps, args.warmup, args.chunks = "tiny", 64, 2, 2, 1, "32"
     device = torch.device(args.device)
     results = {"command": "python " + " ".join(sys.argv), "device": args.device, "torch": torch.__version__,
-               "preset": args.preset, "frames": args.frames, "batch": args.batch,
+               "preset": args.preset, "frames": args.frames, "batch": args.batch, "threads": torch.get_num_threads(),
                "autocast": "bf16" if device.type == "cuda" else "none (fp32)",
                "mamba_ssm_kernels": kernels._mamba_ssm() is not None, "runs": {}}
     if device.type == "cuda":
