@@ -133,14 +133,17 @@ def test_kv_capacity_rounds_up_to_powers_of_two():
 
 
 def test_cuda_graph_generation_equals_eager_on_the_test_device(device):
-    """Captured on CUDA (benchmarks/gpu_check.sh): the graph's codes are eager decoding's, seeded and
-    for every backbone; a second generation only replays. On the CPU: the tests above."""
+    """Captured on CUDA (benchmarks/gpu_check.sh): the graph's codes are eager decoding's, sampled
+    with a seed for the recurrent backbones (the same operations, the same random stream); greedy for
+    the Transformer, whose static attention sums the masked cache in another order (a sampled token
+    could flip on a 1e-7 difference). A second generation of the shape only replays. On the CPU: the
+    tests above."""
     if device == "cpu":
         pytest.skip("no capture on the CPU: the static path is checked by the tests above")
     for backbone, conditioning in itertools.product(BACKBONES, ("prefix", "cross")):
         model = tiny(backbone, conditioning, n_codebooks=2).to(device)
         _, text, mask = (t.to(device) for t in batch(2))
-        sampling = SamplingParams(cfg_scale=3.0, top_k=5, seed=4)
+        sampling = SamplingParams(cfg_scale=3.0, top_k=1 if backbone == "transformer" else 5, seed=4)
         model.cuda_graphs = False
         eager = model.generate(text, mask, steps=12, sampling=sampling)
         model.cuda_graphs = True
