@@ -20,9 +20,9 @@ results in --work, `pack` puts what the next steps need in one archive; no weigh
         python benchmarks/finding_b_gpu.py judge --work runs/finding_b --reference AUDIO_DIR
 
 The papers' setting is the small preset at 2,588 frames (--crop-frames 2588): the dataset's clips
-must be at least that long (60 s with the offline codec at 43 frames/s). At the defaults, sweep is
-about 4 minutes of GPU time and runs with 3 seeds about 7: two calls (carry --work's sweep.json
-into the second with --work pointing at it).
+must be at least that long (60 s with the offline codec at 43 frames/s). By its budgets the sweep
+trains 3 lrs x 2 architectures x 30 s and the runs 2 x 3 seeds x 60 s, each after a short timing of
+every variant's step: two device calls (carry the first's sweep.json into the second's --work).
 """
 
 from __future__ import annotations

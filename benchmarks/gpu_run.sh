@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The prepared one-call GPU run: benchmarks/gpu_check.sh with the choices a lent GPU needs, for one
 # NVIDIA H200 with this workplace's image (torch 2.11 + CUDA 13, 16 cores, no network; no
-# mamba-ssm, soundfile or MiniLM there), in about 7 minutes of its 8-minute budget:
+# mamba-ssm, soundfile or MiniLM there), sized by estimate to fit 470 s (it has not run yet):
 #   env     torch, the GPU, whether mamba-ssm's kernels import
 #   fused   mamba-ssm against the reference (reported as skipped unless its wheels were carried)
 #   tests   tests/model on CUDA (the device-fixture tests: decode == forward, CUDA-graph decoding ==

@@ -177,8 +177,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
     parser.add_argument("--tensorboard", action="store_true")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
-                        help="torch.compile forward and backward (default off, on CUDA too: not yet measured to pay "
-                             "there; on the CPU it costs more than it saves); metrics.jsonl: compile_s; docs/gpu.md")
+                        help="torch.compile forward and backward (default off, on CUDA too: not yet measured there; "
+                             "on the CPU it repays its minutes only over thousands of steps); metrics.jsonl: compile_s")
 
 
 def _given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:

@@ -42,8 +42,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     # torch.compile the forward (and so the backward). Off by default, on CUDA too: whether it pays
-    # there (compile time against faster steps, over a run's length) has not been measured by this
-    # project's own training loop on a GPU; on the CPU it costs more than it saves (docs/gpu.md)
+    # there has not been measured by this project's training loop on a GPU; on the CPU the tiny
+    # preset's compile repaid itself only after ~2,000 SiMBA steps (docs/gpu.md)
     compile: bool = False
     tensorboard: bool = False
     # fine-tuning (ssmusic.training.finetune): start from this model (its config defines the architecture);
