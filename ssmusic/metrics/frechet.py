@@ -53,12 +53,11 @@ def frechet_of_clips(a: list[np.ndarray], b: list[np.ndarray]) -> float:
         return frechet_distance_of(np.concatenate(a), np.concatenate(b))
 
 
-def frechet_with_interval(a: list[np.ndarray], b: list[np.ndarray], resamples: int = 200, seed: int = 0) -> dict:
-    """The distance, its percentile bootstrap interval over the clips of both sets, and n. (Resampled
-    sets repeat clips, which narrows their spread: the bootstrapped distances lean upward.)"""
-    from ssmusic.metrics.statistics import bootstrap_sets
+def frechet_with_interval(a: list[np.ndarray], b: list[np.ndarray]) -> dict:
+    """The distance, its jackknife interval over the clips of both sets (statistics.jackknife_sets), and n."""
+    from ssmusic.metrics.statistics import jackknife_sets
 
-    low, high = bootstrap_sets(a, b, frechet_of_clips, resamples=resamples, seed=seed)
-    return {"value": round(frechet_of_clips(a, b), 4), "ci95": [round(low, 4), round(high, 4)],
-            "interval": f"percentile bootstrap over clips of both sets, {resamples} resamples, 95%",
+    low, high = jackknife_sets(a, b, frechet_of_clips)
+    return {"value": round(frechet_of_clips(a, b), 4), "ci95": [round(max(0.0, low), 4), round(high, 4)],
+            "interval": "jackknife over the clips of both sets (leave one out), normal 95%",
             "n_generated": len(a), "n_reference": len(b)}

@@ -43,7 +43,7 @@ def matched_draw(gen_rows: list[dict | None], pool_rows: list[dict], rng: np.ran
 def frechet(gen: list[np.ndarray], ref: list[np.ndarray], pool: list[np.ndarray], gen_rows: list[dict | None],
             pool_rows: list[dict], name: str, seed: int = 0) -> dict:
     """FD(generated, reference) with its interval, and the real-vs-real floor at the same sizes."""
-    result = {**frechet_with_interval(gen, ref, seed=seed), "patches": [sum(map(len, gen)), sum(map(len, ref))],
+    result = {**frechet_with_interval(gen, ref), "patches": [sum(map(len, gen)), sum(map(len, ref))],
               "embedding": name}
     value = result["value"]
     rng = np.random.default_rng(seed)

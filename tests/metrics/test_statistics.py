@@ -64,3 +64,20 @@ def test_paired_difference_and_seed_range():
     assert paired_difference([2, 3, None], [1, 1, 5])["value"] == 1.5
     seeds = over_seeds([0.5, None, 0.7])
     assert seeds == {"mean": 0.6, "min": 0.5, "max": 0.7, "seeds": 2, "per_seed": [0.5, 0.7]}
+
+
+def test_jackknife_interval_of_a_set_statistic_holds_its_estimate_and_covers():
+    from ssmusic.metrics.statistics import jackknife_sets
+
+    rng = np.random.default_rng(3)
+
+    def gap(a, b):  # a smooth two-set statistic with a known value: the difference of means (true: 1.0)
+        return float(np.mean(a) - np.mean(b))
+
+    covered = 0
+    for _ in range(200):
+        a, b = rng.normal(1.0, 1.0, 25), rng.normal(0.0, 1.0, 25)
+        low, high = jackknife_sets(list(a), list(b), gap)
+        assert low <= gap(a, b) <= high
+        covered += low <= 1.0 <= high
+    assert 0.90 <= covered / 200 <= 0.99
