@@ -94,7 +94,7 @@ class DemoApi:
                              "max_top_k": self.model.config.card, "max_prompt_chars": MAX_PROMPT_CHARS,
                              "sample_rate": self.model.sample_rate, "model": public_description(self.model),
                              "card": self.card, "retry_ms": RETRY_MS,
-                             "unwatched_grace_s": self.queue.unwatched_grace})
+                             "unwatched_grace_s": self.queue.unwatched_grace, "queue": self.queue.counts()})
 
     async def generate(self, request: HTTPRequest) -> Response:
         check_json_type(request.headers.get("content-type"))

@@ -61,7 +61,7 @@ class Queue:
     max_waiting: requests allowed to wait beyond those running (0: only as many as there are
     workers, i.e. a request is accepted only when a worker is free). unwatched_grace: seconds a
     job may go without anyone following it before sweep() cancels it. rtf: seconds of work per
-    second of audio, the estimate behind wait times; it follows finished jobs."""
+    second of audio (files included), the estimate behind wait times; it follows finished jobs."""
 
     def __init__(self, model, outputs: Path, concurrency: int = 1, max_waiting: int = 16,
                  chunk_seconds: float = 0.5, keep_seconds: float = 3600.0, max_finished: int = 100,
@@ -111,6 +111,12 @@ class Queue:
                 return self.waiting.index(job) + 1
             except ValueError:
                 return 0
+
+    def counts(self) -> dict:
+        """How busy the server is and how many jobs it holds (finished ones included)."""
+        with self.lock:
+            return {"waiting": len(self.waiting), "running": len(self.running), "kept": len(self.jobs),
+                    "max_waiting": self.max_waiting, "max_kept_finished": self.max_finished}
 
     def wait_estimate(self, job: Job) -> float | None:
         """Seconds until `job` starts: the audio still to make ahead of it, at the measured speed."""
@@ -239,6 +245,7 @@ class Queue:
         audio = torch.nn.functional.pad(audio, (0, short))
         job.pcm += bytes(2 * short)
         job.real_time_factor = (time.monotonic() - job.started) / request.seconds
-        self.rtf = 0.5 * self.rtf + 0.5 * job.real_time_factor  # recent jobs weigh most
         write_outputs(self.model, job, audio, self.outputs)
+        # what a job costs the queue, its files included; recent jobs weigh most
+        self.rtf = 0.5 * self.rtf + 0.5 * (time.monotonic() - job.started) / request.seconds
         return "done"

@@ -98,6 +98,7 @@ def test_info_shows_the_models_card_but_not_where_it_lives(server, model):
     assert status == 200 and info["defaults"]["top_k"] > 0 and info["max_seconds"] == 600
     assert info["card"]["examples"] == EXAMPLES and info["card"]["does_not_know"] == ["music"]
     assert info["model"]["name"] == "model" and info["unwatched_grace_s"] == GRACE
+    assert info["queue"]["max_waiting"] == 2 and info["queue"]["running"] == 0
     assert str(model) not in json.dumps(info) and str(Path.home()) not in json.dumps(info)
 
 
