@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
-RESULTS_JSON = re.compile(r"results/[\w./-]+?\.json")
+RESULTS_JSON = re.compile(r"results/[\w./-]+?\.json(?![\w.])")  # not the .json inside .jsonl
 FENCE = re.compile(r"^(```|~~~)")
 
 
@@ -96,7 +96,8 @@ def test_the_checks_fail_on_a_broken_page(tmp_path):
     page = tmp_path / "docs" / "page.md"
     page.write_text("# A page\n\n## Real section\n\n[ok](#real-section) [ok](../results/kept.json) "
                     "[gone](other.md) [no anchor](#nowhere) [web](https://example.org)\n"
-                    "numbers from results/kept.json and results/lost.json\n\n```bash\n[x](in-code.md)\n```\n")
+                    "numbers from results/kept.json, results/lost.json and results/kept.clips.jsonl\n\n"
+                    "```bash\n[x](in-code.md)\n```\n")
     assert broken_links(page) == ["other.md", "#nowhere"]
     assert missing_results(page, tmp_path) == ["results/lost.json"]
     assert slug("Decode (`ssmusic bench --decode-floor`)") == "decode-ssmusic-bench---decode-floor"
