@@ -1,6 +1,6 @@
 """The documentation stays a landing page plus topic pages, and every link and results file it names
 exists: README.md is short with the quick start near the top, docs/ holds the topic pages, relative
-links (and their #anchors) resolve, and every results/*.json the docs name is committed."""
+links (and their #anchors) resolve, and every results file the docs name is committed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
-RESULTS_JSON = re.compile(r"results/[\w./-]+?\.json(?![\w.])")  # not the .json inside .jsonl
+RESULTS_FILE = re.compile(r"results/[\w./-]+?\.(?:jsonl|json|md|png)(?![\w.])")
 FENCE = re.compile(r"^(```|~~~)")
 
 
@@ -62,8 +62,9 @@ def broken_links(path: Path) -> list[str]:
 
 
 def missing_results(path: Path, root: Path = ROOT) -> list[str]:
-    """results/*.json named anywhere in `path` (commands included) that are not committed."""
-    names = set(RESULTS_JSON.findall(path.read_text(encoding="utf-8")))
+    """results files (.json, .jsonl, .md, .png) named anywhere in `path`, commands included, that are
+    not committed."""
+    names = set(RESULTS_FILE.findall(path.read_text(encoding="utf-8")))
     return sorted(name for name in names if not (root / name).is_file() and "*" not in name)
 
 
@@ -99,5 +100,5 @@ def test_the_checks_fail_on_a_broken_page(tmp_path):
                     "numbers from results/kept.json, results/lost.json and results/kept.clips.jsonl\n\n"
                     "```bash\n[x](in-code.md)\n```\n")
     assert broken_links(page) == ["other.md", "#nowhere"]
-    assert missing_results(page, tmp_path) == ["results/lost.json"]
+    assert missing_results(page, tmp_path) == ["results/kept.clips.jsonl", "results/lost.json"]
     assert slug("Decode (`ssmusic bench --decode-floor`)") == "decode-ssmusic-bench---decode-floor"
