@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "serve"))
 from serve_helpers import call, running_server, wait_for  # noqa: E402
 from test_serve_browser import browser, page_state, request_music  # noqa: E402
 
@@ -54,6 +54,7 @@ def main() -> None:
         try:
             runs = [one_run(driver, url, PROMPTS[i % len(PROMPTS)], args.seconds) for i in range(args.runs)]
             args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+            driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(str(args.screenshot))
         finally:
             driver.quit()

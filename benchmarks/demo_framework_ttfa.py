@@ -38,7 +38,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "serve"))
 sys.path.insert(0, str(ROOT))
 from serve_helpers import running_process, running_server, wait_for  # noqa: E402
 

@@ -99,7 +99,9 @@ def wait_for(predicate, timeout: float = 120.0, every: float = 0.1):
 
 
 EXAMPLES = [{"prompt": "a steady drum groove with a walking bass", "seconds": 2},
-            {"prompt": "a slow chorale on a church organ", "seconds": 3}]
+            {"prompt": "a slow chorale on a church organ", "seconds": 3},
+            {"prompt": "a waltz for string quartet", "seconds": 4}, {"prompt": "a march for brass band", "seconds": 5},
+            {"prompt": "a lullaby on a music box", "seconds": 6}]
 
 
 def model_with_card(model_dir: Path, into: Path) -> Path:

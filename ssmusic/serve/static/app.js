@@ -6,7 +6,8 @@ import {History, entryFor} from "./history.js";
 
 const $ = (id) => document.getElementById(id);
 const FINISHED = ["done", "failed", "cancelled"];
-const GIVE_UP_AFTER = 8;  // failed reconnects (about 1 s apart) before the page stops trying by itself
+const GIVE_UP_AFTER = 8;
+const FIRST_EXAMPLES = 4;  // the rest behind "more…"  // failed reconnects (about 1 s apart) before the page stops trying by itself
 let info = null;
 let run = null;  // the request this page follows: {id, job, events, player, clicked, failures, finished}
 let history = null;
@@ -43,14 +44,24 @@ function showCard(card) {
     "This model has no card (model_card.json in its folder), so nothing here says what it was trained on.";
   fillList("card-knows", card.knows, "not described");
   fillList("card-not", card.does_not_know, "not described");
-  $("example-list").replaceChildren(...card.examples.map((example) => {
+  const chips = card.examples.map((example, index) => {
     const chip = document.createElement("button");
     chip.type = "button";
     chip.className = "chip";
     chip.textContent = example.prompt;
+    chip.hidden = index >= FIRST_EXAMPLES;
     chip.addEventListener("click", () => useExample(example));
     return chip;
-  }));
+  });
+  if (chips.length > FIRST_EXAMPLES) {
+    const more = document.createElement("button");
+    more.type = "button";
+    more.className = "more-chip";
+    more.textContent = `${chips.length - FIRST_EXAMPLES} more…`;
+    more.addEventListener("click", () => { chips.forEach((chip) => { chip.hidden = false; }); more.remove(); });
+    chips.push(more);
+  }
+  $("example-list").replaceChildren(...chips);
   show("examples", card.examples.length > 0);
 }
 
