@@ -17,6 +17,23 @@ from ssmusic.errors import SsmusicError
 DECODE_DTYPES = ("float32", "bfloat16", "int8")
 STATE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 FEW_ROWS = 16  # at most this many bf16 rows take the W @ x.T product on CPU
+# float32, 2 to this many rows (one to four prompts with CFG) on a CPU that is not Intel's: W @ x.T too.
+# Which product MKL streams faster depends on the CPU: on an Intel Xeon F.linear was 1.9-2.1x faster at
+# 2 rows (results/linear_rows.json); on an AMD EPYC (Zen 5) W @ x.T is 1.6-2.2x faster at 2-4 rows with
+# one thread, and with two F.linear's threaded few-row path made the small model's step 2x slower than
+# W @ x.T (docs/performance.md, "Threads").
+FEW_ROWS_F32 = 8
+
+
+def _intel_cpu() -> bool:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return any(line.startswith("vendor_id") and "GenuineIntel" in line for line in handle)
+    except OSError:
+        return False
+
+
+F32_TRANSPOSED = not _intel_cpu()  # read once: the float32 few-row product W @ x.T (see FEW_ROWS_F32)
 
 
 def check_decode_dtype(dtype: str, device: torch.device | str) -> None:
@@ -39,6 +56,19 @@ def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scales = weight.detach().float().abs().amax(dim=1).clamp(min=1e-12) / 127.0
     q = torch.round(weight.detach().float() / scales[:, None]).clamp(-127, 127).to(torch.int8)
     return q.contiguous(), scales
+
+
+def few_row_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
+    """The float32 CPU product of 2..FEW_ROWS_F32 rows as W @ x.T where that is the faster one
+    (F32_TRANSPOSED), else None (the caller uses F.linear)."""
+    rows = x.numel() // x.shape[-1]
+    if not (F32_TRANSPOSED and 2 <= rows <= FEW_ROWS_F32 and x.device.type == "cpu" and x.dtype == torch.float32):
+        return None
+    # row-major rows: x.T is then a transposed view MKL reads as is (a column-major copy is 3x slower)
+    out = (weight @ x.reshape(rows, x.shape[-1]).contiguous().T).T
+    if bias is not None:
+        out = out + bias  # addmm with a broadcast bias takes F.linear's slow path again
+    return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
 def decode_linear(x: torch.Tensor, dtype: str, weight: torch.Tensor, scales: torch.Tensor | None,

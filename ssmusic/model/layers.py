@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ssmusic.model.decode_weights import check_decode_dtype, decode_linear, quantize_int8
+from ssmusic.model.decode_weights import check_decode_dtype, decode_linear, few_row_linear, quantize_int8
 from ssmusic.model.state import CrossState, KVCache
 
 
@@ -18,11 +18,9 @@ class DecodeLinear(nn.Linear):
 
     `set_decode_dtype("bfloat16" | "int8")` adds a copy of the weight in that type (a non-persistent
     buffer: it follows .to(device) and never enters state_dict) that inference then uses; with
-    autograd on, the float32 weight is always the one used. In float32 it is plain `F.linear`: this
-    class used to compute 1-16 rows on CPU as `W @ x.T`, which MKL streamed faster with older torch;
-    with torch 2.13 `F.linear` is ~2x faster at the 2 rows of one prompt, and that wrapper (a copy and
-    transposes around `W @ x.T`) was slower than `F.linear` at 4-16 rows too
-    (`python benchmarks/linear_rows.py --threads 1`)."""
+    autograd on, the float32 weight is always the one used. In float32 it is `F.linear`, except 2-8 rows
+    on a CPU whose MKL streams `W @ x.T` faster (decode_weights.few_row_linear: measured per CPU with
+    `python benchmarks/linear_rows.py`)."""
 
     decode_dtype = "float32"
 
@@ -43,6 +41,10 @@ class DecodeLinear(nn.Linear):
         if self.decode_dtype != "float32" and not torch.is_grad_enabled():
             return decode_linear(x, self.decode_dtype, self.decode_weight, self._buffers.get("decode_scales"),
                                  self.bias)
+        if not torch.is_grad_enabled():
+            out = few_row_linear(x, self.weight, self.bias)
+            if out is not None:
+                return out
         return F.linear(x, self.weight, self.bias)
 
 

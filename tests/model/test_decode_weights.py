@@ -95,3 +95,25 @@ def test_a_bfloat16_state_keeps_the_logits(backbone, conditioning, device):
 def test_an_unknown_state_dtype_is_refused():
     with pytest.raises(SsmusicError, match="--state-dtype: expected one of float32, bfloat16, got 'int8'"):
         _model().set_state_dtype("int8")
+
+
+@pytest.mark.parametrize("transposed", [True, False], ids=["w-at-xt", "f-linear"])
+@pytest.mark.parametrize("rows", [1, 2, 8, 9])
+def test_float32_few_rows_take_the_product_chosen_for_the_cpu(monkeypatch, transposed, rows):
+    """2-8 float32 rows go through W @ x.T where the CPU's MKL streams that faster (F32_TRANSPOSED: not
+    an Intel CPU), else F.linear; either way the same numbers, and training is always F.linear."""
+    from ssmusic.model import decode_weights, layers
+
+    monkeypatch.setattr(decode_weights, "F32_TRANSPOSED", transposed)
+    calls = []
+    real = layers.F.linear
+    monkeypatch.setattr(layers.F, "linear", lambda *a, **k: calls.append(1) or real(*a, **k))
+    layer = DecodeLinear(48, 80)
+    x = torch.randn(rows, 48)
+    with torch.no_grad():
+        out = layer(x)
+    assert bool(calls) == (not transposed or not 2 <= rows <= decode_weights.FEW_ROWS_F32)
+    torch.testing.assert_close(out, real(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    calls.clear()
+    layer(x).sum().backward()
+    assert calls and layer.weight.grad is not None
