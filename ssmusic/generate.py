@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ssmusic.io.atomic import write_json_atomic
+from ssmusic.checks import check_device, check_seconds, check_writable
 from ssmusic.data.captions import read_csv
 from ssmusic.errors import SsmusicError
+from ssmusic.io.atomic import write_json_atomic
+
+if TYPE_CHECKING:
+    from ssmusic.model.sampling import SamplingParams
 
 
 @dataclass
@@ -63,26 +69,76 @@ def read_prompts(path: str | Path, split: str | None = None) -> list[str]:
     return prompts
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
+def _checked(args: argparse.Namespace) -> tuple[list[Job], "SamplingParams"]:
+    """Every argument checked before any model loads (ssmusic.checks): prompts, duration, counts, the
+    device, the sampling settings against the model's pipeline.json, and that every output can be
+    written. -> (output jobs, sampling settings)."""
+    from ssmusic.config import PipelineConfig, load_config
+    from ssmusic.pipeline import model_sampling, resolve_model_dir
 
-    from ssmusic.io.audio import read_audio, write_wav
-    from ssmusic.pipeline import TextToMusic
-
-    prompts = [p for p in args.prompts]
+    prompts = list(args.prompts)
     if args.prompts_from:
         prompts += read_prompts(args.prompts_from, args.split)
     elif args.split:
         raise SsmusicError("--split: only with --prompts-from (a captions CSV with a split column)")
     if not prompts:
         raise SsmusicError("no prompts given: ssmusic generate \"a calm piano piece\" -o out.wav")
-    if args.samples < 1:
-        raise SsmusicError(f"--samples: expected an integer >= 1, got {args.samples}")
+    check_seconds(args.seconds)
+    for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise SsmusicError(f"{flag}: expected an integer >= 1, got {value}")
+    if args.threads < 0:
+        raise SsmusicError(f"--threads: expected an integer >= 1 (0 = the default), got {args.threads}")
     if args.stream and not args.chunk_seconds > 0:
         raise SsmusicError(f"--chunk-seconds: expected a positive duration, got {args.chunk_seconds}")
-    if args.batch_size < 1:
-        raise SsmusicError(f"--batch-size: expected an integer >= 1, got {args.batch_size}")
+    args.device = check_device(args.device)
+    config = load_config(PipelineConfig, resolve_model_dir(args.checkpoint) / "pipeline.json")
+    sampling = model_sampling(config, cfg_scale=args.cfg, top_k=args.top_k, top_p=args.top_p,
+                              temperature=args.temperature)
+    jobs = plan_outputs(prompts, args.samples, Path(args.output))
+    check_writable([path for job in jobs for path in (job.wav_path, job.wav_path.with_suffix(".json"))])
+    return jobs, sampling
+
+
+class Outputs:
+    """Writes each clip and its sidecar where planned. If a write fails after the work is done (disk
+    full, a folder removed meanwhile), that clip and the rest go to a temporary folder instead, and
+    `finish` says where: generated audio is never lost to a traceback."""
+
+    def __init__(self) -> None:
+        self.fallback: Path | None = None
+        self.reason = ""
+
+    def write(self, job: Job, wav, sample_rate: int, sidecar: dict, written: bool = False) -> Path:
+        from ssmusic.io.audio import write_wav
+
+        path = job.wav_path if self.fallback is None else self.fallback / job.wav_path.name
+        try:
+            if not written:
+                write_wav(path, wav, sample_rate)
+            write_json_atomic(path.with_suffix(".json"), sidecar)
+            return path
+        except OSError as err:
+            if self.fallback is not None:
+                raise
+            self.fallback = Path(tempfile.mkdtemp(prefix="ssmusic-unsaved-"))
+            self.reason = f"cannot write {path} ({err.strerror or err})"
+            return self.write(job, wav, sample_rate, sidecar)
+
+    def finish(self) -> None:
+        if self.fallback is not None:
+            raise SsmusicError(f"{self.reason}; the generated audio is saved in {self.fallback} instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from ssmusic.io.audio import read_audio
+    from ssmusic.pipeline import TextToMusic
+
+    jobs, sampling = _checked(args)
+    audio_prompt = read_audio(args.audio_prompt) if args.audio_prompt else None
     if args.threads:
         torch.set_num_threads(args.threads)
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
@@ -90,18 +146,13 @@ def run(args: argparse.Namespace) -> int:
     model.lm.cuda_graphs = args.cuda_graphs
     if args.compile:
         model.compile_decode()
-    audio_prompt = None
-    if args.audio_prompt:
-        audio_prompt = read_audio(args.audio_prompt)
-    jobs = plan_outputs(prompts, args.samples, Path(args.output))
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     # decode types and the compiled step change the float error, so which tokens a seed samples
     settings = {"seconds": args.seconds, "cfg": args.cfg, "top_k": args.top_k, "top_p": args.top_p,
                 "temperature": args.temperature, "decode_dtype": args.decode_dtype,
                 "state_dtype": args.state_dtype, "compile": args.compile, "device": args.device,
-                "cuda_graphs": model.lm.uses_cuda_graphs()}
-    # the model's defaults where a flag is not given; validated here, before anything is generated
-    sampling = model.sampling(cfg_scale=args.cfg, top_k=args.top_k, top_p=args.top_p, temperature=args.temperature)
+                "cuda_graphs": model.lm.uses_cuda_graphs(), "threads": torch.get_num_threads()}
+    outputs = Outputs()
     for batch_index, start in enumerate(tqdm(range(0, len(jobs), args.batch_size), desc="batches",
                                              unit="batch", disable=len(jobs) <= args.batch_size)):
         batch = jobs[start:start + args.batch_size]
@@ -120,9 +171,7 @@ def run(args: argparse.Namespace) -> int:
         if not torch.isfinite(audio).all():
             raise SsmusicError("generation produced non-finite audio; nothing was written")
         for job, wav in zip(batch, audio):
-            if timing is None:
-                write_wav(job.wav_path, wav, sample_rate)
-            write_json_atomic(job.wav_path.with_suffix(".json"), {
+            sidecar = {
                 "prompt": job.prompt,
                 "sample": job.sample_index,
                 "seed": batch_seed,
@@ -132,13 +181,14 @@ def run(args: argparse.Namespace) -> int:
                 "audio_seconds": wav.shape[-1] / sample_rate,
                 "sample_rate": sample_rate,
                 "audio_prompt": str(args.audio_prompt) if args.audio_prompt else None,
-                "settings": {key: value for key, value in settings.items()},
+                "settings": settings,
                 "resolved_defaults": {"cfg": model.config.cfg_scale, "top_k": model.config.top_k,
                                       "temperature": model.config.temperature},
                 "model": model.describe(),
                 **({"stream": timing.to_json()} if timing else {}),
-            })
-            print(job.wav_path)
+            }
+            print(outputs.write(job, wav, sample_rate, sidecar, written=timing is not None))
+    outputs.finish()
     return 0
 
 

@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import torch
 
+from ssmusic.checks import MAX_SECONDS, check_device, check_prompt, check_prompts, check_seconds
 from ssmusic.config import PipelineConfig, load_config
-from ssmusic.errors import BadValue, SsmusicError
+from ssmusic.errors import SsmusicError
 from ssmusic.model.sampling import SamplingParams
 
 if TYPE_CHECKING:
     from ssmusic.codec.stream import StreamChunk
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
-# Generous but finite: beyond this a typo (e.g. 30000 instead of 30) is far more likely than intent.
-MAX_SECONDS = 3600.0
+# the checks live in ssmusic.checks; named here too, where front ends have imported them from
+__all__ = ["DEFAULT_MODEL_DIR", "MAX_SECONDS", "TextToMusic", "check_prompt", "check_seconds", "model_sampling",
+           "resolve_model_dir"]
 
 
 def resolve_model_dir(path: str | Path | None) -> Path:
@@ -55,27 +57,11 @@ def resolve_model_dir(path: str | Path | None) -> Path:
         "or a training run with final/ or checkpoints/step_*/)")
 
 
-def check_seconds(seconds: object, limit: float = MAX_SECONDS) -> float:
-    """A duration to generate: a positive, finite number up to `limit` (MAX_SECONDS, or a smaller
-    limit a front end sets, e.g. `serve --max-seconds`)."""
-    limit = min(limit, MAX_SECONDS)
-    if (not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds)
-            or not 0 < seconds <= limit):
-        raise BadValue("seconds", f"a positive duration up to {limit:g} s", seconds)
-    return float(seconds)
-
-
-def check_prompt(prompt: object, allow_empty: bool = True, max_chars: int | None = None) -> str:
-    """A text description: a str (an empty one asks for unconditional music, unless a front end
-    refuses it), at most `max_chars` characters where a front end sets a limit."""
-    if not isinstance(prompt, str):
-        raise BadValue("prompt", "a text description of the music", prompt,
-                       got_text="nothing" if prompt is None else type(prompt).__name__)
-    if not allow_empty and not prompt.strip():
-        raise BadValue("prompt", "a description of the music to generate", prompt, got_text="an empty text")
-    if max_chars is not None and len(prompt) > max_chars:
-        raise BadValue("prompt", f"at most {max_chars} characters", prompt, got_text=f"{len(prompt)}")
-    return prompt
+def model_sampling(config: PipelineConfig, **overrides: float | int | None) -> SamplingParams:
+    """A model's sampling defaults (its pipeline.json) with `overrides` (SamplingParams fields; None
+    keeps the default) applied: validated on construction, so a CLI can check them before loading."""
+    defaults = SamplingParams(cfg_scale=config.cfg_scale, top_k=config.top_k, temperature=config.temperature)
+    return replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
 
 
 class TextToMusic:
@@ -98,6 +84,7 @@ class TextToMusic:
         from ssmusic.model.lm import MusicLM
         from ssmusic.text import load_text_encoder
 
+        device = check_device(device)  # before anything loads
         model_dir = resolve_model_dir(path)
         if not (model_dir / "pipeline.json").is_file():
             raise SsmusicError(f"{model_dir}: pipeline.json is missing (which codec and text encoder "
@@ -176,20 +163,13 @@ class TextToMusic:
     def sampling(self, **overrides: float | int | None) -> SamplingParams:
         """The model's released sampling defaults (pipeline.json), with `overrides` (SamplingParams
         fields; None keeps the default) applied."""
-        defaults = SamplingParams(cfg_scale=self.config.cfg_scale, top_k=self.config.top_k,
-                                  temperature=self.config.temperature)
-        return replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
+        return model_sampling(self.config, **overrides)
 
-    def _lm_arguments(self, descriptions: Sequence[str], seconds: float, sampling: SamplingParams | None,
+    def _lm_arguments(self, descriptions: str | Sequence[str], seconds: float, sampling: SamplingParams | None,
                       prompt_codes: torch.Tensor | None) -> dict:
         """Validated keyword arguments for MusicLM.generate / generate_frames (`sampling`: the
         model's defaults when None)."""
-        descriptions = list(descriptions)
-        if not descriptions:
-            raise SsmusicError("no prompts given: pass at least one description")
-        for description in descriptions:
-            check_prompt(description)
-        seconds = check_seconds(seconds)
+        descriptions, seconds = check_prompts(descriptions), check_seconds(seconds)
         sampling = sampling or self.sampling()
         steps = max(1, round(float(seconds) * self.config.frame_rate))
         self.check_context(steps, 0 if prompt_codes is None else prompt_codes.shape[-1])
@@ -205,13 +185,14 @@ class TextToMusic:
                     null_text=null_text, null_text_mask=null_mask)
 
     @torch.inference_mode()
-    def generate_codes(self, descriptions: Sequence[str], seconds: float = 10.0,
+    def generate_codes(self, descriptions: str | Sequence[str], seconds: float = 10.0,
                        sampling: SamplingParams | None = None, prompt_codes: torch.Tensor | None = None,
                        callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Captions -> codes [B, K, T] for `seconds` of new audio (`sampling`: the model's defaults)."""
+        """Captions (a list, or one string) -> codes [B, K, T] for `seconds` of new audio (`sampling`: the
+        model's defaults)."""
         return self.lm.generate(callback=callback, **self._lm_arguments(descriptions, seconds, sampling, prompt_codes))
 
-    def stream(self, descriptions: Sequence[str], seconds: float = 10.0, chunk_seconds: float = 1.0,
+    def stream(self, descriptions: str | Sequence[str], seconds: float = 10.0, chunk_seconds: float = 1.0,
                sampling: SamplingParams | None = None, audio_prompt: tuple[torch.Tensor, int] | None = None,
                **overrides: float | int | None) -> Iterator["StreamChunk"]:
         """Like generate(), yielding audio as it is decoded: `StreamChunk`s with `.audio` [B, 1, n]
@@ -219,13 +200,14 @@ class TextToMusic:
         within ssmusic.codec.stream's stated tolerance) and `.codes` [B, K, T] (every new frame so far)."""
         from ssmusic.codec.stream import StreamDecoder, ceil_frames, stream_context, stream_frames
 
+        descriptions, seconds = check_prompts(descriptions), check_seconds(seconds)
         if not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
             raise SsmusicError(f"chunk_seconds: expected a positive duration, got {chunk_seconds}")
         sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None}) if sampling \
             else self.sampling(**overrides)
         prompt_codes = None
         if audio_prompt is not None:
-            prompt_codes = self.encode_audio_prompt(*audio_prompt).expand(len(list(descriptions)), -1, -1)
+            prompt_codes = self.encode_audio_prompt(*audio_prompt).expand(len(descriptions), -1, -1)
         with torch.no_grad():
             arguments = self._lm_arguments(descriptions, seconds, sampling, prompt_codes)
         decoder = StreamDecoder(self.codec, stream_context(self.codec))
@@ -250,13 +232,15 @@ class TextToMusic:
             raise SsmusicError("audio prompt is shorter than one codec frame")
         return codes.to(next(self.lm.parameters()).device)
 
-    def generate(self, descriptions: Sequence[str], seconds: float = 10.0, sampling: SamplingParams | None = None,
+    def generate(self, descriptions: str | Sequence[str], seconds: float = 10.0, sampling: SamplingParams | None = None,
                  audio_prompt: tuple[torch.Tensor, int] | None = None, progress: bool = False,
                  **overrides: float | int | None) -> tuple[torch.Tensor, int]:
         """Captions -> (audio [B, 1, N], sample_rate). `sampling` defaults to the model's own;
         `overrides` (cfg_scale=, top_k=, top_p=, temperature=, seed=) change single fields of it.
         With `audio_prompt=(wav, sr)` every caption continues that audio; the returned audio is the
-        prompt followed by `seconds` of new music."""
+        prompt followed by `seconds` of new music. `descriptions`: a list of captions, or one string
+        (one caption, one clip)."""
+        descriptions, seconds = check_prompts(descriptions), check_seconds(seconds)
         sampling = replace(sampling, **{k: v for k, v in overrides.items() if v is not None}) if sampling \
             else self.sampling(**overrides)
         prompt_codes = None
