@@ -1,9 +1,11 @@
 """WAV files that grow while the music is generated, valid at every moment.
 
-The file appears atomically as a valid empty WAV (temp file + rename); each chunk's samples are
-appended and flushed first, and only then are the RIFF and data sizes in the header raised to
-cover them. A reader opening the file at any moment sees a header that describes only samples
-already on disk, so it reads a shorter but well-formed file.
+The file grows beside its target as NAME.partial.wav, which appears atomically as a valid empty WAV
+(temp file + rename); each chunk's samples are appended and flushed first, and only then are the
+RIFF and data sizes in the header raised to cover them. A reader opening it at any moment sees a
+header that describes only samples already on disk, so it reads a shorter but well-formed file.
+Complete, it is renamed to NAME.wav; after an error or Ctrl-C it is removed, and a NAME.wav that
+was there before is left as it was.
 """
 
 from __future__ import annotations
@@ -40,16 +42,24 @@ def pcm16(audio: torch.Tensor) -> bytes:
     return np.floor(np.clip(data.astype(np.float64) * 32768.0, -32768, 32767)).astype("<i2").tobytes()
 
 
+def partial_path(path: str | os.PathLike) -> Path:
+    """Where the WAV for `path` grows until it is complete: NAME.partial.wav beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
 class GrowingWav:
-    """A mono 16-bit WAV at `path`, appended to chunk by chunk."""
+    """A mono 16-bit WAV growing at partial_path(`path`), appended to chunk by chunk; `finish` moves
+    it to `path`, `discard` removes it (either way `path` is untouched until then)."""
 
     def __init__(self, path: str | os.PathLike, sample_rate: int) -> None:
         self.path = Path(path)
+        self.partial = partial_path(self.path)
         self.sample_rate = sample_rate
         self.data_bytes = 0
-        with atomic_path(self.path) as tmp:  # an existing file is replaced only by a valid empty WAV
+        with atomic_path(self.partial) as tmp:  # a valid empty WAV from the first moment
             tmp.write_bytes(wav_header(sample_rate, 0))
-        self.handle = open(self.path, "r+b")
+        self.handle = open(self.partial, "r+b")
 
     def append(self, audio: torch.Tensor) -> None:
         data = pcm16(audio.reshape(-1))
@@ -70,9 +80,13 @@ class GrowingWav:
             os.fsync(self.handle.fileno())
             self.handle.close()
 
+    def finish(self) -> None:
+        self.close()
+        os.replace(self.partial, self.path)
+
     def discard(self) -> None:
         self.close()
-        self.path.unlink(missing_ok=True)
+        self.partial.unlink(missing_ok=True)
 
 
 @dataclass
@@ -96,12 +110,14 @@ class StreamTiming:
 
 def stream_to_wavs(model, prompts: list[str], paths: list[Path], chunk_seconds: float,
                    **generation) -> tuple[torch.Tensor, int, StreamTiming]:
-    """model.stream(prompts) into one growing WAV per prompt -> (audio [B, 1, N], rate, timing).
-    On an error the partial files are removed."""
+    """model.stream(prompts) into one growing WAV per prompt (GrowingWav: NAME.partial.wav, renamed to
+    `paths` when complete) -> (audio [B, 1, N], rate, timing). On an error or Ctrl-C the partial files
+    are removed and files already at `paths` stay as they were."""
     start = time.perf_counter()
-    files = [GrowingWav(path, model.sample_rate) for path in paths]
-    pieces, first, chunks = [], None, 0
+    files, pieces, first, chunks = [], [], None, 0
     try:
+        for path in paths:
+            files.append(GrowingWav(path, model.sample_rate))
         for chunk in model.stream(prompts, chunk_seconds=chunk_seconds, **generation):
             if not torch.isfinite(chunk.audio).all():
                 raise SsmusicError("generation produced non-finite audio; nothing was written")
@@ -116,7 +132,7 @@ def stream_to_wavs(model, prompts: list[str], paths: list[Path], chunk_seconds: 
             wav.discard()
         raise
     for wav in files:
-        wav.close()
+        wav.finish()
     audio = torch.cat(pieces, dim=-1)
     total = time.perf_counter() - start
     timing = StreamTiming(first if first is not None else total, total, audio.shape[-1] / model.sample_rate,

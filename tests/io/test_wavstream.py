@@ -7,7 +7,7 @@ import torch
 
 from ssmusic.io.audio import write_wav
 from ssmusic.cli import main
-from ssmusic.io.wavstream import GrowingWav
+from ssmusic.io.wavstream import GrowingWav, partial_path
 
 
 @pytest.fixture(autouse=True)
@@ -20,14 +20,43 @@ def test_growing_wav_is_valid_at_every_moment_and_equals_write_wav(tmp_path):
     path = tmp_path / "grow.wav"
     path.write_bytes(b"an older file")
     wav = GrowingWav(path, 22050)
-    assert soundfile.read(path)[0].shape == (0,)  # a valid empty WAV from the start
+    assert wav.partial == partial_path(path) == tmp_path / "grow.partial.wav"
+    assert soundfile.read(wav.partial)[0].shape == (0,)  # a valid empty WAV from the start
     for start in range(0, 9000, 2500):
         wav.append(audio[0, start:start + 2500])
-        data, rate = soundfile.read(path)  # a reader mid-way sees every sample written so far
+        data, rate = soundfile.read(wav.partial)  # a reader mid-way sees every sample written so far
         assert rate == 22050 and len(data) == min(9000, start + 2500)
-    wav.close()
+        assert path.read_bytes() == b"an older file"  # replaced only when complete
+    wav.finish()
     write_wav(tmp_path / "whole.wav", audio, 22050)
-    assert path.read_bytes() == (tmp_path / "whole.wav").read_bytes()
+    assert path.read_bytes() == (tmp_path / "whole.wav").read_bytes() and not wav.partial.exists()
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("codec failed"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
+def test_a_stream_that_stops_leaves_an_existing_file_as_it_was(tmp_path, tiny_model_dir, monkeypatch, failure):
+    from ssmusic.pipeline import TextToMusic
+
+    out = tmp_path / "mine.wav"
+    write_wav(out, torch.full((1, 100), 0.25), 22050)
+    before = out.read_bytes()
+    original = TextToMusic.stream
+
+    def stopping(self, *args, **kwargs):  # two chunks, then the failure
+        for index, chunk in enumerate(original(self, *args, **kwargs)):
+            if index == 2:
+                raise failure
+            yield chunk
+
+    monkeypatch.setattr(TextToMusic, "stream", stopping)
+    args = ["a tone", "--seconds", "1.0", "--seed", "3", "--checkpoint", str(tiny_model_dir), "-o", str(out),
+            "--stream", "--chunk-seconds", "0.2"]
+    if isinstance(failure, KeyboardInterrupt):
+        assert main(["generate", *args]) == 130
+    else:
+        with pytest.raises(RuntimeError, match="codec failed"):
+            main(["generate", *args])
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.glob("mine*")) == ["mine.wav"]  # no partial file left
 
 
 def test_generate_stream_matches_one_shot_and_reports_timing(tmp_path, tiny_model_dir, capsys, monkeypatch):
@@ -38,9 +67,9 @@ def test_generate_stream_matches_one_shot_and_reports_timing(tmp_path, tiny_mode
     seen = []
     original = TextToMusic.stream
 
-    def watching(self, *args, **kwargs):  # read the file between chunks, as a player would
+    def watching(self, *args, **kwargs):  # read the growing file between chunks, as a player would
         for chunk in original(self, *args, **kwargs):
-            seen.append(len(soundfile.read(out)[0]))
+            seen.append(len(soundfile.read(partial_path(out))[0]))
             yield chunk
 
     monkeypatch.setattr(TextToMusic, "stream", watching)
@@ -60,6 +89,7 @@ def test_generate_stream_matches_one_shot_and_reports_timing(tmp_path, tiny_mode
     timing = sidecar["stream"]
     assert timing["chunks"] > 2 and timing["time_to_first_audio_s"] <= timing["total_s"]
     assert timing["real_time_factor"] > 0 and abs(timing["audio_s"] - len(whole) / rate) < 1e-3
+    assert not partial_path(out).exists()
 
 
 def test_generate_stream_refuses_a_bad_chunk(tmp_path, tiny_model_dir, capsys):
