@@ -17,10 +17,28 @@ from typing import Any, Iterator
 from ssmusic.errors import ConfigError
 
 
-def _umask() -> int:
+def _umask_by_syscall() -> int:
+    """os.umask can only read the mask by setting it: for a moment the process's mask is 0, so a
+    file another thread creates then gets mode 0666. Done once, at import."""
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+_IMPORT_UMASK = _umask_by_syscall()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux: /proc/self/status, where a later
+    os.umask shows too); elsewhere the mask at import."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return _IMPORT_UMASK
 
 
 def _default_mode() -> int:

@@ -76,3 +76,22 @@ def test_a_new_directory_is_created_with_normal_permissions(tmp_path):
         _write(tmp, "x")
     assert _complete(tmp_path / "fresh") == "x"
     assert os.stat(tmp_path / "fresh").st_mode & 0o777 == 0o777 & ~atomic._umask()
+
+
+def test_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
+    """Setting the umask to read it is not thread-safe (serve's workers write while others create
+    files): the mask is read without changing it, and files still get the mode it allows."""
+    def forbidden(mask):
+        raise AssertionError("os.umask called during a write")
+
+    mask = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", forbidden)
+        atomic.write_text_atomic(tmp_path / "a.txt", "x")
+        with atomic_dir(tmp_path / "d") as tmp:
+            _write(tmp, "x")
+        assert os.stat(tmp_path / "a.txt").st_mode & 0o777 == 0o640
+        assert os.stat(tmp_path / "d").st_mode & 0o777 == 0o750
+    finally:
+        monkeypatch.undo()
+        os.umask(mask)
