@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ssmusic.io.audio import read_audio
+    from ssmusic.model.ops import cpu_step
     from ssmusic.pipeline import TextToMusic
 
     jobs, sampling = _checked(args)
@@ -151,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
     settings = {"seconds": args.seconds, "cfg": args.cfg, "top_k": args.top_k, "top_p": args.top_p,
                 "temperature": args.temperature, "decode_dtype": args.decode_dtype,
                 "state_dtype": args.state_dtype, "compile": args.compile, "device": args.device,
-                "cuda_graphs": model.lm.uses_cuda_graphs(), "threads": torch.get_num_threads()}
+                "cuda_graphs": model.lm.uses_cuda_graphs(), "threads": torch.get_num_threads(),
+                # the SSM state update of a CPU decode step: the C kernel, or why the slower reference ran
+                "cpu_step_kernel": cpu_step.status() if torch.device(args.device).type == "cpu" else None}
     outputs = Outputs()
     for batch_index, start in enumerate(tqdm(range(0, len(jobs), args.batch_size), desc="batches",
                                              unit="batch", disable=len(jobs) <= args.batch_size)):

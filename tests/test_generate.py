@@ -84,6 +84,9 @@ def test_generate_cli_writes_wavs_and_sidecars(tmp_path, tiny_model_dir):
     assert sidecar["model"]["backbone"] == "simba"
     assert sidecar["settings"] | {"decode_dtype": "float32", "state_dtype": "float32", "compile": False,
                                   "cuda_graphs": False} == sidecar["settings"]  # graphs: CUDA only
+    from ssmusic.model.ops import cpu_step  # whether the C state-update kernel decoded, or why not
+
+    assert sidecar["settings"]["cpu_step_kernel"] == cpu_step.status() and sidecar["settings"]["threads"] >= 1
     bf16_state = tmp_path / "bf16_state.wav"
     main(["generate", "a tone at 220 Hz", "-o", str(bf16_state), "--seconds", "0.5", "--seed", "3",
           "--checkpoint", str(tiny_model_dir), "--state-dtype", "bfloat16"])

@@ -110,3 +110,37 @@ def test_missing_chromium_is_installed_from_apt_and_the_demo_extra_with_pip(tmp_
     (apt,) = [line for line in out.stdout.splitlines() if "apt-get install" in line]
     assert "chromium chromium-driver" in apt and "fluidsynth" in apt
     assert "-m pip install -q -e .[test,demo]" in out.stdout
+
+
+def test_a_non_editable_install_holds_every_file_the_package_reads(tmp_path):
+    """Build the wheel from the tracked files (as `pip install .` does) and install it elsewhere: every
+    tracked file under ssmusic/ is in it (the C kernel's source, the web page, the shipped model),
+    and the installed package finds and builds its C decode-step kernel."""
+    import sys
+    import zipfile
+
+    listed = subprocess.run(["git", "ls-files", "ssmusic", "pyproject.toml", "README.md"], cwd=ROOT,
+                            capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    source = tmp_path / "src"
+    for name in listed.stdout.split():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), str(source)], check=True, capture_output=True, timeout=300)
+    wheel = next((tmp_path / "dist").glob("ssmusic-*.whl"))
+    packaged = set(zipfile.ZipFile(wheel).namelist())
+    tracked = {name for name in listed.stdout.split() if name.startswith("ssmusic/")}
+    assert tracked - packaged == set()
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True, timeout=300)
+    code = ("from ssmusic.model.ops import cpu_step; print(cpu_step.SOURCE); "
+            "print(cpu_step.status() if cpu_step._compiler() else 'no compiler')")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "SSMUSIC_CACHE_DIR": str(tmp_path / "cache"),
+           "SSMUSIC_COMPILE_CACHE": str(tmp_path / "compile")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    where, status = out.stdout.splitlines()
+    assert where.startswith(str(tmp_path / "site")), out
+    assert status == "no compiler" or status.startswith("on ("), out

@@ -160,3 +160,40 @@ def test_the_fingerprint_follows_the_kernel_source(monkeypatch, tmp_path):
     edited.write_text(cpu_step.SOURCE.read_text() + "\n/* edited */\n")
     monkeypatch.setattr(cpu_step, "SOURCE", edited)
     assert cpu_step.fingerprint() != before
+
+
+@needs_kernel
+@pytest.mark.parametrize("words", [["ccache"], [], ["-m64"]], ids=["ccache-gcc", "gcc", "gcc-m64"])
+def test_cc_with_a_launcher_or_flags_still_builds(unloaded, monkeypatch, words):
+    """CC is a command line, as make reads it: "ccache gcc" or "gcc -m64" build the kernel too."""
+    import shutil
+
+    gcc = shutil.which("gcc") or pytest.skip("no gcc")
+    if words and words[0] == "ccache":
+        # a stand-in launcher that runs the rest of its command line (no ccache needed)
+        launcher = unloaded / "launcher"
+        launcher.write_text('#!/bin/sh\nexec "$@"\n')
+        launcher.chmod(0o755)
+        command = f"{launcher} {gcc}"
+    else:
+        command = " ".join([gcc, *words])
+    monkeypatch.setenv("CC", command)
+    assert cpu_step.available(), cpu_step.status()
+    assert cpu_step.status() == f"on ({command})"
+
+
+def test_an_off_kernel_says_why(unloaded, monkeypatch):
+    monkeypatch.setenv("CC", "false")
+    with pytest.warns(RuntimeWarning, match="C decode-step kernel is off"):
+        assert not cpu_step.available()
+    assert cpu_step.status().startswith("off: building with false failed")
+    monkeypatch.setattr(cpu_step, "_tried", False)
+    monkeypatch.setattr(cpu_step, "SOURCE", unloaded / "missing.c")
+    monkeypatch.delenv("CC")
+    with pytest.warns(RuntimeWarning):
+        assert not cpu_step.available()
+    assert cpu_step.status() == "off: missing.c is missing from this installation"
+    assert cpu_step.fingerprint()  # --compile still keys its cache
+    monkeypatch.setattr(cpu_step, "_tried", False)
+    monkeypatch.setenv(cpu_step.DISABLE_ENV, "0")
+    assert cpu_step.status() == f"off ({cpu_step.DISABLE_ENV}=0)"

@@ -7,9 +7,12 @@ new state to a temporary and reads it back); ssd_step.c reads the state once and
 
 The shared library is compiled with `-O3 -march=native` the first time a process needs it and
 cached under cache.compile_dir()/kernels, keyed by the source, the flags, the compiler and this
-CPU, so later processes load it in milliseconds. Without a C compiler (or if the build fails, or
-SSMUSIC_CPU_KERNEL=0) `available()` is False and decoding uses the reference. The step is also a
-torch custom op (`torch.ops.ssmusic.ssd_step_`) so a compiled decode step calls it as one opaque op.
+CPU, so later processes load it in milliseconds. The compiler is $CC, split as a shell splits it
+("ccache gcc", "gcc -m64"), else cc, gcc or clang. Without one (or if the build fails, or
+SSMUSIC_CPU_KERNEL=0) `available()` is False and decoding uses the reference; `status()` says why
+(generate's sidecars record it) and a warning says so once, unless it was switched off on purpose.
+The step is also a torch custom op (`torch.ops.ssmusic.ssd_step_`) so a compiled decode step calls it
+as one opaque op.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import torch
@@ -36,8 +41,12 @@ DISABLE_ENV = "SSMUSIC_CPU_KERNEL"  # "0": always the PyTorch reference
 COMPILED_MIN_ROWS = 16
 
 
-def _compiler() -> str | None:
-    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+def _compiler() -> list[str] | None:
+    """The C compiler's command words: $CC as a shell splits it, else the first of cc, gcc, clang."""
+    if os.environ.get("CC", "").strip():
+        return shlex.split(os.environ["CC"])
+    found = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    return [found] if found else None
 
 
 def _cpu_identity() -> str:
@@ -51,24 +60,25 @@ def _cpu_identity() -> str:
 
 def fingerprint() -> str:
     """Changes whenever this file (the op and what it declares) or the C source changes."""
-    return hashlib.sha256(Path(__file__).read_bytes() + SOURCE.read_bytes()).hexdigest()[:12]
+    source = SOURCE.read_bytes() if SOURCE.is_file() else b"missing"  # status() says so; compiling still works
+    return hashlib.sha256(Path(__file__).read_bytes() + source).hexdigest()[:12]
 
 
-def library_path(compiler: str, defines: tuple[str, ...] = ()) -> Path:
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    key = hashlib.sha256("\n".join([SOURCE.read_text(), " ".join(FLAGS + defines), compiler, version,
+def library_path(compiler: list[str], defines: tuple[str, ...] = ()) -> Path:
+    version = subprocess.run([*compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    key = hashlib.sha256("\n".join([SOURCE.read_text(), " ".join(FLAGS + defines), shlex.join(compiler), version,
                                     _cpu_identity()]).encode()).hexdigest()[:16]
     return compile_dir() / "kernels" / f"ssd_step-{key}.so"
 
 
-def build(compiler: str, defines: tuple[str, ...] = ()) -> Path:
+def build(compiler: list[str], defines: tuple[str, ...] = ()) -> Path:
     """The shared library for this machine, compiled now unless already cached. `defines`: extra
     -D flags (the tests build the generic loops with -DSSD_STEP_GENERIC)."""
     path = library_path(compiler, defines)
     if not path.is_file():
         with atomic_path(path) as tmp:  # a crash mid-build never leaves a broken library behind
-            subprocess.run([compiler, *FLAGS, *defines, str(SOURCE), "-o", str(tmp), "-lm"], check=True,
-                           capture_output=True, timeout=120)
+            subprocess.run([*compiler, *FLAGS, *defines, str(SOURCE), "-o", str(tmp), "-lm"], check=True,
+                           capture_output=True, text=True, timeout=120)
     return path
 
 
@@ -84,20 +94,44 @@ def load(path: Path) -> dict:
 
 _functions: dict | None = None  # state dtype -> the loaded C function, once _load() has run
 _tried = False
+_status = "not loaded yet"
+
+
+def _failure(compiler: list[str], err: Exception) -> str:
+    if isinstance(err, FileNotFoundError) and not SOURCE.is_file():
+        return f"{SOURCE.name} is missing from this installation"
+    if isinstance(err, subprocess.CalledProcessError):
+        detail = (err.stderr or "").strip().splitlines()
+        return f"building with {shlex.join(compiler)} failed" + (f": {detail[-1][:200]}" if detail else "")
+    return f"building with {shlex.join(compiler)} failed: {err}"
 
 
 def _load() -> None:
     """Load (building if needed) the step functions; leaves them None without a compiler, on a failed
-    build, or when disabled. Plain globals, not a cache decorator: torch.compile reads them as constants."""
-    global _functions, _tried
+    build, or when disabled, with the reason in _status. Plain globals, not a cache decorator:
+    torch.compile reads them as constants."""
+    global _functions, _tried, _status
     _tried = True
+    if os.environ.get(DISABLE_ENV) == "0":
+        _status = f"off ({DISABLE_ENV}=0)"
+        return
     compiler = _compiler()
-    if os.environ.get(DISABLE_ENV) == "0" or compiler is None:
-        return
     try:
+        if compiler is None:
+            raise OSError("no C compiler found (install gcc, or set CC)")
         _functions = load(build(compiler))
-    except (OSError, subprocess.SubprocessError):
-        return
+        _status = f"on ({shlex.join(compiler)})"
+    except (OSError, subprocess.SubprocessError) as err:
+        reason = str(err) if compiler is None else _failure(compiler, err)
+        _status = f"off: {reason}"
+        warnings.warn(f"ssmusic: the C decode-step kernel is off ({reason}); decoding uses the slower PyTorch "
+                      "reference for the SSM state update", RuntimeWarning, stacklevel=3)
+
+
+def status() -> str:
+    """Whether the fused step runs here and why not: "on (gcc)", "off: no C compiler found ..."."""
+    available()
+    return _status
 
 
 def available() -> bool:
