@@ -89,6 +89,17 @@ def test_every_results_file_named_exists(path):
     assert missing_results(path) == [], f"{path.relative_to(ROOT)}: names results files that are not committed"
 
 
+def unindexed_scripts(root: Path = ROOT) -> list[str]:
+    """Files in benchmarks/ that benchmarks/README.md does not name."""
+    index = (root / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    return sorted(p.name for p in (root / "benchmarks").iterdir()
+                  if p.is_file() and p.name != "README.md" and f"`{p.name}`" not in index)
+
+
+def test_every_benchmark_script_is_in_the_index():
+    assert unindexed_scripts() == [], "benchmarks/README.md: add a row for each new script"
+
+
 def test_the_checks_fail_on_a_broken_page(tmp_path):
     """The checks above must be able to fail: a missing file, a missing anchor, a missing result."""
     (tmp_path / "docs").mkdir()
@@ -102,3 +113,8 @@ def test_the_checks_fail_on_a_broken_page(tmp_path):
     assert broken_links(page) == ["other.md", "#nowhere"]
     assert missing_results(page, tmp_path) == ["results/kept.clips.jsonl", "results/lost.json"]
     assert slug("Decode (`ssmusic bench --decode-floor`)") == "decode-ssmusic-bench---decode-floor"
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "README.md").write_text("| `listed.py` | ... |\n")
+    (tmp_path / "benchmarks" / "listed.py").write_text("")
+    (tmp_path / "benchmarks" / "new.py").write_text("")
+    assert unindexed_scripts(tmp_path) == ["new.py"]
