@@ -17,7 +17,7 @@ from serve_helpers import EXAMPLES, call, clean_log, model_with_card, post, runn
 pytest.importorskip("starlette", reason="the web demo needs the demo extra: pip install -e '.[demo]'")
 pytest.importorskip("uvicorn", reason="the web demo needs the demo extra: pip install -e '.[demo]'")
 
-GRACE = 4  # --cancel-after: longer than a browser's reconnect (3 s by default, 1 s as this server asks)
+GRACE = 6  # --cancel-after: longer than a browser's reconnect (3 s by default, 1 s as this server asks)
 
 
 @pytest.fixture(scope="module")
