@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Every limit, refused with a one-line message before the model loads."""
-    from ssmusic.pipeline import MAX_SECONDS, check_seconds, resolve_model_dir
+    from ssmusic.checks import MAX_SECONDS, check_device, check_seconds
+    from ssmusic.pipeline import resolve_model_dir
 
     positive = {"--max-connections": args.max_connections, "--concurrency": args.concurrency,
                 "--keep-jobs": args.keep_jobs}
@@ -78,6 +79,7 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise SsmusicError(f"--{flag.replace('_', '-')}: expected a positive number, got {getattr(args, flag)}")
     if not args.cancel_after >= 4:  # a dropped EventSource reconnects after 1 s here, 3 s by browser default
         raise SsmusicError(f"--cancel-after: expected at least 4 s (browsers reconnect within 3 s), got {args.cancel_after}")
+    check_device(args.device)
     resolve_model_dir(args.checkpoint)  # a missing or wrong folder, said before the port is taken
 
 

@@ -1,5 +1,5 @@
 """What the web API accepts: a small JSON body, parsed without surprises, checked by the same rules
-as the CLI (ssmusic.pipeline.check_seconds / check_prompt, ssmusic.model.sampling.SamplingParams).
+as the CLI (ssmusic.checks.check_seconds / check_prompt, ssmusic.model.sampling.SamplingParams).
 
 Every refusal is an HttpError whose type carries its status code (the app never matches text):
 415 for a body that is not declared JSON, 413 beyond MAX_BODY_BYTES, 400 for anything else wrong.
@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from ssmusic.checks import check_prompt, check_seconds
 from ssmusic.errors import BadValue, SsmusicError
 from ssmusic.model.sampling import SamplingParams
-from ssmusic.pipeline import check_prompt, check_seconds
 
 MAX_PROMPT_CHARS = 500
 MAX_BODY_BYTES = 16 * 1024  # a prompt of 500 characters and five numbers fit many times over

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ssmusic.errors import SsmusicError
-from ssmusic.pipeline import DEFAULT_MODEL_DIR, check_prompt
+from ssmusic.checks import check_prompt
+from ssmusic.pipeline import DEFAULT_MODEL_DIR
 from ssmusic.serve.card import CARD_FILE, read_model_card
 
 

@@ -14,6 +14,7 @@ from ssmusic.cli import main
     (["--keep-jobs", "0"], "--keep-jobs: expected an integer >= 1"),
     (["--keep-minutes", "0"], "--keep-minutes: expected a positive number"),
     (["--port", "70000"], "--port: expected 0..65535"),
+    (["--device", "tpu"], "--device tpu: expected cpu or cuda"),
     ([], "/nonexistent: no such checkpoint"),
 ])
 def test_bad_limits_are_refused_before_the_model_loads(flags, message, capsys, monkeypatch):
