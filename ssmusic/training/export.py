@@ -45,7 +45,8 @@ def export(source: str | Path, out: str | Path, dtype: str | None = None, cfg: f
         shutil.copy2(model_dir / "lm_config.json", tmp / "lm_config.json")
         save_tensors(tensors, tmp / "model.safetensors")
         write_json_atomic(tmp / "pipeline.json", asdict(pipeline))
-        for extra in (model_dir / "train_config.json", model_dir / "metrics.jsonl", run_dir / "metrics.jsonl"):
+        for extra in (model_dir / "train_config.json", model_dir / "model_card.json", model_dir / "metrics.jsonl",
+                      run_dir / "metrics.jsonl"):  # model_card.json: what serve's page says about the model
             if extra.is_file() and not (tmp / extra.name).exists():
                 shutil.copy2(extra, tmp / extra.name)
     return out

@@ -29,6 +29,14 @@ def test_export_fp16_with_sampling_defaults(tmp_path, tiny_model_dir):
     torch.testing.assert_close(a, b, atol=2e-2, rtol=2e-2)  # ...to fp16 precision
 
 
+def test_export_keeps_the_model_card(tmp_path, tiny_model_dir):
+    source = tmp_path / "carded"
+    export(tiny_model_dir, source)
+    (source / "model_card.json").write_text('{"examples": ["a waltz"]}')
+    export(source, tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "model_card.json").read_text()) == {"examples": ["a waltz"]}
+
+
 def test_export_refuses_bad_targets(tmp_path, tiny_model_dir):
     with pytest.raises(SsmusicError, match="the source itself"):
         export(tiny_model_dir, tiny_model_dir)
