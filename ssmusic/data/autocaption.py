@@ -7,32 +7,22 @@ so the model learns the music but hardly what to ask for: text conditioning then
 (a warning says so). The captions.csv written here (into DATA_DIR, atomically) can be edited and
 passed back with --captions.
 
-Splits: files ordered by a hash of their relative path; the first 5% (at least one, from 10 files
-on) are `valid`, the next 5% `test`, the rest `train`: deterministic, and a tens-of-files folder
-still gets a validation clip.
+Splits: captions.held_out_splits of the relative paths (5% valid, 5% test, at least one each from 10
+files on), the rule `prepare` applies to any file without a split.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
-from ssmusic.data.captions import CAPTIONS_FILE, write_csv
+from ssmusic.data.captions import CAPTIONS_FILE, held_out_splits, write_csv
 from ssmusic.errors import SsmusicError
-
-HELD_OUT_PERCENT = 5.0
 
 
 def filename_caption(path: Path) -> str:
     words = re.sub(r"[\s_\-.]+", " ", path.stem).strip()
     return words or path.stem
-
-
-def split_of(files: list[str]) -> dict[str, str]:
-    order = sorted(files, key=lambda f: hashlib.sha256(f.encode()).hexdigest())
-    held = max(1, round(len(files) * HELD_OUT_PERCENT / 100)) if len(files) >= 10 else 0
-    return {f: "valid" if i < held else "test" if i < 2 * held else "train" for i, f in enumerate(order)}
 
 
 def folder_captions(audio_dir: str | Path, caption: str | None = None, from_filenames: bool = False) -> list[dict]:
@@ -47,7 +37,7 @@ def folder_captions(audio_dir: str | Path, caption: str | None = None, from_file
     files = [str(p.relative_to(audio_dir)) for p in list_audio_files(audio_dir)]
     if not files:
         raise SsmusicError(f"{audio_dir}: no audio files (.wav, .flac, .mp3, .ogg ...)")
-    splits = split_of(files)
+    splits = held_out_splits(files)
     return [{"path": f, "caption": caption.strip() if caption is not None else filename_caption(Path(f)),
              "split": splits[f]} for f in files]
 

@@ -5,12 +5,30 @@ reads) and other UTF-8 CSVs of prompts."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from pathlib import Path
 
 from ssmusic.io.atomic import atomic_path
 
 CAPTIONS_FILE = "captions.csv"
+MIN_FILES_TO_HOLD_OUT = 10  # below, every file trains (one held-out clip of 9 says little)
+
+
+def held_out_splits(names: list[str], valid_percent: float = 5.0, test_percent: float = 5.0) -> dict[str, str]:
+    """train / valid / test for files that have no split: ordered by a hash of the name (the order they
+    come in does not matter), the first valid_percent % are valid and the next test_percent % test, at
+    least one each from MIN_FILES_TO_HOLD_OUT files on, so a fine-tune on tens of files still has a
+    validation loss before and after; the rest train."""
+    order = sorted(names, key=lambda name: hashlib.sha256(name.encode()).hexdigest())
+
+    def count(percent: float) -> int:
+        if len(names) < MIN_FILES_TO_HOLD_OUT or percent <= 0:
+            return 0
+        return max(1, round(len(names) * percent / 100))
+
+    valid, test = count(valid_percent), count(test_percent)
+    return {name: "valid" if i < valid else "test" if i < valid + test else "train" for i, name in enumerate(order)}
 
 
 def read_csv(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -8,6 +8,8 @@
                           text_mask.npy   bool [N, S]
          DATA_DIR/manifest.json           codec, text encoder, settings, sources + hashes
     Splits: train, valid, test, and any held-out test_<name> the captions name (never trained on).
+    Files without a split get one by captions.held_out_splits (valid and test at least one file each
+    from 10 usable files on).
 
 Resumable: each source file's codes are written to DATA_DIR/.work/ as soon as it is encoded, and an
 interrupted run skips what is there. The manifest is written last, so a dataset without one is
@@ -24,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ssmusic.io.atomic import atomic_path, write_json_atomic
-from ssmusic.data.captions import read_csv
+from ssmusic.data.captions import held_out_splits, read_csv
 from ssmusic.errors import SsmusicError
+from ssmusic.io.atomic import atomic_path, write_json_atomic
+from ssmusic.io.audio import read_or_skip, report_skipped, skip
 
 SPLITS = ("train", "valid", "test")
 # more held-out test sets beside `test` are named test_<name> (e.g. demo v2's test_phrasing: test
@@ -74,16 +77,13 @@ def read_captions(path: Path, audio_dir: Path) -> list[dict]:
     return rows
 
 
-def assign_split(row: dict, settings: PrepareSettings) -> str:
-    if row.get("split"):
-        return row["split"]
-    # stable under reordering and additions: decided by the file's own name
-    bucket = int(hashlib.sha256(str(row["path"]).encode()).hexdigest(), 16) % 10000 / 100
-    if bucket < settings.test_percent:
-        return "test"
-    if bucket < settings.test_percent + settings.valid_percent:
-        return "valid"
-    return "train"
+def assign_splits(sources: list[dict], settings: PrepareSettings) -> None:
+    """Give each usable file without a split one: captions.held_out_splits of their paths (valid and
+    test at least one file each from 10 files on), so a fine-tune on a small folder still validates."""
+    unassigned = [s["path"] for s in sources if not s["split"]]
+    splits = held_out_splits(unassigned, settings.valid_percent, settings.test_percent)
+    for source in sources:
+        source["split"] = source["split"] or splits[source["path"]]
 
 
 def file_sha256(path: Path) -> str:
@@ -105,13 +105,11 @@ def min_file_seconds(settings: PrepareSettings) -> float:
     return min(settings.min_seconds, settings.min_clip_fraction * settings.clip_seconds)
 
 
-def encode_file(audio: Path, codec, settings: PrepareSettings) -> tuple[np.ndarray, list[float]]:
-    """-> (codes uint16 [clips, K, T], clip start times). Tail clips are padded with card."""
+def encode_file(wav, rate: int, codec, settings: PrepareSettings) -> tuple[np.ndarray, list[float]]:
+    """Mono audio [1, N] at the codec's rate -> (codes uint16 [clips, K, T], clip start times). Tail
+    clips are padded with card."""
     import torch
 
-    from ssmusic.io.audio import read_audio
-
-    wav, rate = read_audio(audio, codec.sample_rate, mono=True)
     clip = int(round(settings.clip_seconds * rate))
     frames = int(round(settings.clip_seconds * codec.frame_rate))
     starts = list(range(0, wav.shape[-1], clip))
@@ -166,22 +164,20 @@ def prepare(audio_dir: str | Path, captions: str | Path, out: str | Path, codec_
         try:
             digest = file_sha256(audio)
         except OSError as err:
-            skipped.append({"path": row["path"], "reason": f"cannot read ({err.strerror or err})"})
+            skip(skipped, row["path"], err)
             continue
         done = work / f"{digest[:24]}-{settings_key}.npy"
         if not done.exists():
-            try:
-                codes, _ = encode_file(audio, codec, settings)
-            except SsmusicError as err:
-                skipped.append({"path": row["path"], "reason": str(err)})
+            loaded = read_or_skip(audio, skipped, row["path"], codec.sample_rate, mono=True)
+            if loaded is None:
                 continue
-            _save_npy_atomic(done, codes)
+            _save_npy_atomic(done, encode_file(*loaded, codec, settings)[0])
         n_clips = int(np.load(done, mmap_mode="r").shape[0])
         if n_clips == 0:
             skipped.append({"path": row["path"], "reason": f"shorter than the {min_file_seconds(settings):g} s minimum"})
             continue
         sources.append({"path": row["path"], "sha256": digest, "clips": n_clips, "work": done.name,
-                        "split": assign_split(row, settings), **{k: row[k] for k in ("caption", "attributes")}})
+                        "split": row.get("split") or "", **{k: row[k] for k in ("caption", "attributes")}})
     if not sources:
         hint = ""
         if any(problem["reason"].endswith(" s minimum") for problem in skipped):
@@ -189,8 +185,8 @@ def prepare(audio_dir: str | Path, captions: str | Path, out: str | Path, codec_
                     f"--clip-seconds ({settings.clip_seconds:g})")
         raise SsmusicError(f"{captions}: none of the {len(rows)} audio files could be used "
                            f"(first problem: {skipped[0]['path']}: {skipped[0]['reason']}){hint}")
-    for problem in skipped:
-        print(f"skipped {problem['path']}: {problem['reason']}")
+    report_skipped(skipped)
+    assign_splits(sources, settings)
     counts = {}
     text_info = {"text_encoder": None, "text_dim": None}
     encoder = None

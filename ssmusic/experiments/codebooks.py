@@ -111,14 +111,37 @@ def _network_and_controls(codec, clips: list[dict], features, classifier, labels
     return {"network": {"model": tagger.name, "per_k": per_k}, "controls": controls}
 
 
+def _measure_files(rows: list[dict], directory: str | Path, codec, clip_seconds: float, features,
+                   progress: bool) -> tuple[list[dict], list[dict], list[dict]]:
+    """Each file's first `clip_seconds` measured by _measure_clip -> (rows measured, their clips, files
+    skipped). A file that cannot be read is named and skipped, as `prepare` does (io.audio.read_or_skip)."""
+    from tqdm import tqdm
+
+    from ssmusic.io.audio import read_or_skip, report_skipped
+
+    measured, clips, skipped = [], [], []
+    for row in tqdm(rows, desc=f"codebooks ({codec.name})", disable=not progress):
+        path = Path(row["path"])
+        name = path.relative_to(directory) if path.is_relative_to(directory) else path
+        loaded = read_or_skip(path, skipped, name, codec.sample_rate, mono=True)
+        if loaded is None:
+            continue
+        wav = loaded[0][0, : int(clip_seconds * codec.sample_rate)] if clip_seconds > 0 else loaded[0][0]
+        clips.append(_measure_clip(codec, wav, features))
+        measured.append(row)
+    report_skipped(skipped)
+    if not clips:
+        raise SsmusicError(f"{directory}: none of the {len(rows)} audio files could be read "
+                           f"(first: {skipped[0]['path']}: {skipped[0]['reason']})")
+    return measured, clips, skipped
+
+
 def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, clap: str | None = None,
                    classifier_dir: str | Path | None = None, clip_seconds: float = 10.0, max_files: int = 0,
                    progress: bool = True) -> dict:
     """Measure reconstructions from the first k codebooks (k = 1..K) of `codec` (a loaded Codec or a
     name / directory for load_codec; None = the offline default) on the audio of `directory`."""
-    from tqdm import tqdm
-
-    from ssmusic.io.audio import read_audio, resample
+    from ssmusic.io.audio import resample
     from ssmusic.codec.codecs import load_codec
     from ssmusic.metrics.classifier import DEFAULT_CLASSIFIER_DIR, LabelClassifier
     from ssmusic.metrics.embeddings import ClapEmbedding, MelStats
@@ -141,11 +164,7 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
         network = network_features(tagger, wav, codec.sample_rate) if tagger is not None else {}
         return {"features": mel, "embedding": emb, **network}
 
-    clips = []
-    for row in tqdm(rows, desc=f"codebooks ({codec.name})", disable=not progress):
-        wav, _ = read_audio(row["path"], codec.sample_rate, mono=True)
-        wav = wav[0, : int(clip_seconds * codec.sample_rate)] if clip_seconds > 0 else wav[0]
-        clips.append(_measure_clip(codec, wav, features))
+    rows, clips, skipped = _measure_files(rows, directory, codec, clip_seconds, features, progress)
     if embedder is None:
         # raw log-mel statistics share a large common offset (every band's mean log energy), so the
         # raw cosine of any two clips is close to 1. Standardizing with the classifier's fixed
@@ -166,7 +185,7 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
         prediction["path"] = str(path.relative_to(directory) if path.is_relative_to(directory) else path)
     return {"directory": str(directory), "split": split, "codec": codec.name, "n_codebooks": codec.n_codebooks,
             "card": codec.card, "frame_rate": round(codec.frame_rate, 3), "sample_rate": codec.sample_rate,
-            "clips": len(clips), "clip_seconds": clip_seconds, "embedding": embedding_name,
+            "clips": len(clips), "skipped": skipped, "clip_seconds": clip_seconds, "embedding": embedding_name,
             "classifier": {"label": classifier.label, "classes": len(classifier.classes),
                            "dir": str(classifier_dir or "shipped (ssmusic/assets/classifier)")}, **summary}
 

@@ -35,6 +35,27 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None, mono: bo
     return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate)
 
 
+def skip(skipped: list[dict], name: str | os.PathLike, error: Exception) -> None:
+    """Record a file that cannot be used and why: `prepare` and `codebooks` name such files and go on."""
+    reason = str(error) if isinstance(error, SsmusicError) else f"cannot read ({getattr(error, 'strerror', None) or error})"
+    skipped.append({"path": str(name), "reason": reason})
+
+
+def read_or_skip(path: str | os.PathLike, skipped: list[dict], name: str | os.PathLike | None = None,
+                 sample_rate: int | None = None, mono: bool = False) -> tuple[torch.Tensor, int] | None:
+    """read_audio, or None with the file and its reason added to `skipped` (as `name`, default the path)."""
+    try:
+        return read_audio(path, sample_rate, mono)
+    except (SsmusicError, OSError) as err:
+        skip(skipped, path if name is None else name, err)
+        return None
+
+
+def report_skipped(skipped: list[dict]) -> None:
+    for problem in skipped:
+        print(f"skipped {problem['path']}: {problem['reason']}")
+
+
 def resample_array(data: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """[N, C] float32 -> [M, C] at rate_out (soxr, high quality)."""
     import soxr

@@ -4,7 +4,8 @@ import pytest
 import soundfile
 import torch
 
-from ssmusic.data.autocaption import captions_file, filename_caption, folder_captions, split_of
+from ssmusic.data.autocaption import captions_file, filename_caption, folder_captions
+from ssmusic.data.captions import held_out_splits as split_of
 from ssmusic.cli import main
 from ssmusic.errors import SsmusicError
 

@@ -135,3 +135,22 @@ def test_held_out_test_splits_and_attribute_columns_carry_through(tmp_path, code
     write_csv(audio / "captions.csv", rows, ["path", "caption", "split", "mood"])
     with pytest.raises(SsmusicError, match="split 'holdout'.*test_<name>"):
         prepare(audio, audio / "captions.csv", tmp_path / "other", codec_dir, None, PrepareSettings(clip_seconds=1.0))
+
+
+def test_sixteen_files_without_splits_get_a_valid_and_a_test_file(tmp_path, codec_dir):
+    """Files without a split: at least one valid and one test file from 10 usable files on (the 5%
+    hash buckets alone gave 14 / 0 / 2 here), the same rule as --captions-from-filenames; an unreadable
+    file is skipped before the splits are drawn, so it never takes the only held-out place."""
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(16):
+        soundfile.write(audio / f"clip{i:02d}.wav", 0.1 * rng.standard_normal(16000), 16000)
+        rows.append({"path": f"clip{i:02d}.wav", "caption": f"clip {i}"})
+    (audio / "broken.wav").write_bytes(b"RIFF nonsense")
+    write_csv(audio / "captions.csv", rows + [{"path": "broken.wav", "caption": "broken"}], ["path", "caption"])
+    manifest = prepare(audio, audio / "captions.csv", tmp_path / "data", codec_dir, None,
+                       PrepareSettings(clip_seconds=1.0, cache_text=False), progress=False)
+    assert manifest["splits"] == {"train": 14, "valid": 1, "test": 1}
+    assert [s["path"] for s in manifest["skipped"]] == ["broken.wav"]

@@ -105,6 +105,25 @@ def test_sweep_rejects_labels_the_classifier_does_not_know(sine_clips, tmp_path)
         codebook_sweep(tmp_path, Codec(SineRVQ(), "sines"), classifier_dir=sine_clips / "classifier", progress=False)
 
 
+def test_an_unreadable_file_is_named_and_skipped(sine_clips, tmp_path, capsys):
+    """As `prepare` does (one reader, io.audio.read_or_skip): the others are measured, labels stay with
+    their clips, and the result lists what was skipped and why."""
+    rows = [{"path": "c0.wav", "caption": "a", "timbre": "low"}, {"path": "broken.wav", "caption": "b", "timbre": "low"},
+            {"path": "c1.wav", "caption": "c", "timbre": "high"}]
+    _write_clips(tmp_path, [(0.5, 0.2, 0.1), (0.1, 0.2, 0.5)], rows)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really a wav")
+    result = codebook_sweep(tmp_path, Codec(SineRVQ(), "sines"), classifier_dir=sine_clips / "classifier",
+                            progress=False)
+    assert result["clips"] == 2 and [p["path"] for p in result["predictions"]] == ["c0.wav", "c1.wav"]
+    assert [p["label"] for p in result["predictions"]] == ["low", "high"]
+    assert [s["path"] for s in result["skipped"]] == ["broken.wav"] and "cannot read audio" in result["skipped"][0]["reason"]
+    assert "skipped broken.wav: " in capsys.readouterr().out
+    (tmp_path / "c0.wav").write_bytes(b"")
+    (tmp_path / "c1.wav").write_bytes(b"")
+    with pytest.raises(SsmusicError, match="none of the 3 audio files could be read"):
+        codebook_sweep(tmp_path, Codec(SineRVQ(), "sines"), classifier_dir=sine_clips / "classifier", progress=False)
+
+
 @pytest.mark.parametrize("kind", ["dac", "encodec"])
 def test_sweep_with_a_neural_codec_through_transformers(tmp_path, kind):
     from transformers import DacConfig, DacModel, EncodecConfig, EncodecModel
