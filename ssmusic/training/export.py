@@ -24,6 +24,14 @@ from ssmusic.io.tensors import load_tensors, save_tensors
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
+def training_run(model_dir: Path) -> Path | None:
+    """The training run a model directory belongs to (RUN_DIR/final or RUN_DIR/checkpoints/step_N, in a
+    RUN_DIR with its train_config.json), else None: any other folder's metrics.jsonl is not this model's log."""
+    run = model_dir.parent if model_dir.name == "final" else model_dir.parent.parent \
+        if model_dir.parent.name == "checkpoints" else None
+    return run if run is not None and (run / "train_config.json").is_file() else None
+
+
 def export(source: str | Path, out: str | Path, dtype: str | None = None, cfg: float | None = None,
            temperature: float | None = None, top_k: int | None = None) -> Path:
     """Write the model of `source` (a model dir, or a run's final/ or newest checkpoint) to `out`."""
@@ -40,13 +48,13 @@ def export(source: str | Path, out: str | Path, dtype: str | None = None, cfg: f
     tensors = load_tensors(model_dir / "model.safetensors")
     if dtype is not None:
         tensors = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in tensors.items()}
-    run_dir = model_dir.parent if model_dir.name == "final" else model_dir.parent.parent
     with atomic_dir(out) as tmp:
         shutil.copy2(model_dir / "lm_config.json", tmp / "lm_config.json")
         save_tensors(tensors, tmp / "model.safetensors")
         write_json_atomic(tmp / "pipeline.json", asdict(pipeline))
+        run = training_run(model_dir)  # model_card.json: what serve's page says about the model
         for extra in (model_dir / "train_config.json", model_dir / "model_card.json", model_dir / "metrics.jsonl",
-                      run_dir / "metrics.jsonl"):  # model_card.json: what serve's page says about the model
+                      *([run / "metrics.jsonl"] if run else [])):
             if extra.is_file() and not (tmp / extra.name).exists():
                 shutil.copy2(extra, tmp / extra.name)
     return out
@@ -58,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
         from ssmusic.training.finetune import merge_adapters
 
-        with tempfile.TemporaryDirectory(dir=Path(args.out).resolve().parent) as tmp:
+        parent = Path(args.out).resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)  # as export itself does for --out
+        with tempfile.TemporaryDirectory(dir=parent) as tmp:
             merged = merge_adapters(args.lora_base, args.source, Path(tmp) / "merged")
             out = export(merged, args.out, args.dtype, args.cfg, args.temperature, args.top_k)
         print(f"model: {out}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -184,6 +185,24 @@ def train_step(state: TrainingState, wrapped: torch.nn.Module, data: TrainingDat
     return record
 
 
+def warn_without_validation(data_dir: Path, fine_tune: bool) -> None:
+    """A run with no valid split logs no validation loss at all (a fine-tune: no before and after)."""
+    print(f"warning: {data_dir} has no validation clips: no validation loss will be logged"
+          + (", so this fine-tune shows no before and after" if fine_tune else "")
+          + ". Give some files split=valid in the captions CSV and prepare again (prepare holds one out "
+          "by itself from 10 files on).", file=sys.stderr, flush=True)
+
+
+def validation_summary(metrics: Path) -> str:
+    """The first and the latest validation loss of a run's log: a fine-tune's first is its model before."""
+    records = [r for r in map(json.loads, metrics.read_text().splitlines()) if "val_loss" in r]
+    if not records:
+        return "validation loss: none logged yet (--eval-every)"
+    first, last = records[0], records[-1]
+    return (f"validation loss {first['val_loss']:.4f} at step {first['step']} -> {last['val_loss']:.4f} at step "
+            f"{last['step']} (metrics.jsonl)")
+
+
 def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume: bool = False,
           stop_after: int | None = None, progress: bool = True, given: Iterable[str] = ("steps",)) -> Path:
     """Train (or resume) a run; returns the final model directory (RUN_DIR/final), or the latest
@@ -193,11 +212,15 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
     rank, world = distributed.setup(config)
     if resume:
         config = resume_config(run_dir, config, given, announce=rank == 0)
+    if not isinstance(config.steps, int) or config.steps < 1:
+        raise SsmusicError(f"--steps: expected an integer >= 1, got {config.steps}")
     config, init = finetune.setup(data_dir, config, resume, given)  # checked before anything is built
     device = distributed.device_for(config, rank)
     if not resume and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
         raise SsmusicError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
     data = TrainingData.load(data_dir, config, device, init)
+    if data.valid is None and rank == 0:
+        warn_without_validation(data_dir, init is not None)
     checkpoint = latest_checkpoint(run_dir) if resume else None
     # a full fine-tune's checkpoint holds all its weights; a LoRA checkpoint only the adapters
     state = TrainingState.fresh(config, data, device, rank, world, load_init=checkpoint is None or config.lora_rank > 0)
@@ -228,6 +251,8 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
             if state.step % config.save_every == 0 or state.step == end:
                 state.save(run_dir, data, config, device)
     log.close()
+    if rank == 0 and data.valid is not None:
+        print(validation_summary(log.path), file=sys.stderr)
     if config.compile and rank == 0:
         print(f"torch.compile: {distributed.compile_seconds():.1f} s spent compiling (metrics.jsonl: compile_s)")
     distributed.barrier(world)

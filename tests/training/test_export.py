@@ -43,3 +43,33 @@ def test_export_refuses_bad_targets(tmp_path, tiny_model_dir):
     with pytest.raises(SsmusicError, match="--dtype"):
         export(tiny_model_dir, tmp_path / "x", dtype="int4")
     assert not (tmp_path / "x").exists()
+
+
+def test_export_keeps_the_log_of_its_own_run_only(tmp_path, tiny_model_dir):
+    """A model folder outside a training run: its grandparent's metrics.jsonl is someone else's."""
+    import shutil
+
+    model = tmp_path / "stuff" / "models" / "mine"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "metrics.jsonl").unlink(missing_ok=True)
+    (tmp_path / "stuff" / "metrics.jsonl").write_text('{"step": 1, "loss": 9.9}\n')  # unrelated
+    export(model, tmp_path / "out")
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
+    export(tiny_model_dir, tmp_path / "from_run")  # RUN_DIR/final: the run's log comes along
+    assert (tmp_path / "from_run" / "metrics.jsonl").read_text() == (tiny_model_dir.parent / "metrics.jsonl").read_text()
+
+
+def test_export_lora_base_into_a_missing_folder(tmp_path, tiny_model_dir, monkeypatch):
+    import shutil
+
+    from ssmusic.training import finetune
+
+    def merged(base, adapters, out):  # stands in for the merge (tested in test_finetune): a model directory
+        shutil.copytree(tiny_model_dir, out)
+        return out
+
+    monkeypatch.setattr(finetune, "merge_adapters", merged)
+    out = tmp_path / "not" / "yet" / "there"
+    assert main(["export", str(tmp_path / "adapter"), "--lora-base", str(tiny_model_dir), "--out", str(out)]) == 0
+    assert (out / "model.safetensors").is_file()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["there"]  # no temporary folder left

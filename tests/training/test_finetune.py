@@ -26,7 +26,8 @@ def _logits(model, seed=3):
         return model.eval()(codes, text, torch.ones(2, 5, dtype=torch.bool))
 
 
-def test_init_from_loads_the_weights_and_logs_the_model_before_fine_tuning(tmp_path, tiny_dataset, tiny_model_dir):
+def test_init_from_loads_the_weights_and_logs_the_model_before_fine_tuning(tmp_path, tiny_dataset, tiny_model_dir,
+                                                                          capsys):
     from ssmusic.data.datasets import CodesDataset
     from ssmusic.training.train import evaluate
 
@@ -48,6 +49,9 @@ def test_init_from_loads_the_weights_and_logs_the_model_before_fine_tuning(tmp_p
     model = MusicLM.from_pretrained(tiny_model_dir)
     before = evaluate(model, CodesDataset(tiny_dataset, "valid", 1), TrainConfig(batch_size=4), torch.device("cpu"), None)
     assert rows[0]["val_loss"] == pytest.approx(before["val_loss"], abs=1e-5)
+    # and says it: before (step 0) and after
+    assert f"validation loss {rows[0]['val_loss']:.4f} at step 0 -> {rows[1]['val_loss']:.4f} at step 1" \
+        in capsys.readouterr().err
 
 
 def test_fine_tuning_defaults_and_the_model_sampling_settings(tmp_path, tiny_dataset, tiny_model_dir):

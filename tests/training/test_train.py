@@ -303,3 +303,28 @@ def test_train_compile_with_inductor_matches_eager(tmp_path, tiny_dataset, monke
     random stream (inductor draws its own): measured 7e-4 apart on these two steps."""
     eager, compiled, _ = _compiled_run(tmp_path, tiny_dataset, monkeypatch, "inductor")
     assert [r["loss"] for r in compiled] == pytest.approx([r["loss"] for r in eager], abs=3e-3)
+
+
+def test_zero_steps_is_a_one_line_error(tmp_path, tiny_dataset, capsys):
+    assert main(["train", str(tiny_dataset), "--out", str(tmp_path / "run"), "--preset", "tiny", "--steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--steps: expected an integer >= 1, got 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_without_validation_clips_says_so(tmp_path, tiny_dataset, capsys):
+    import shutil
+
+    data = tmp_path / "no_valid"
+    shutil.copytree(tiny_dataset, data)
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["splits"]["valid"] = 0
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(data / "valid")
+    train(data, tmp_path / "run", TrainConfig(**{**TINY, "steps": 1}), progress=False)
+    err = capsys.readouterr().err
+    assert f"warning: {data} has no validation clips: no validation loss will be logged" in err
+    assert all("val_loss" not in json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+    train(tiny_dataset, tmp_path / "with_valid", TrainConfig(**{**TINY, "steps": 1}), progress=False)
+    err = capsys.readouterr().err
+    assert "no validation clips" not in err and "validation loss " in err and "at step 1" in err
