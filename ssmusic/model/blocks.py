@@ -78,6 +78,7 @@ class Block(nn.Module):
         if self.cross_attn is not None:
             memory = self.cross_attn.memory(*condition)
             if state is not None:
+                memory = self.cross_attn.bucketed(memory)  # decode steps: one shape for many caption lengths
                 if state.cross_attn is not None:  # a reused state: into its buffers (a captured step reads them)
                     memory = CrossState(*(store(old, fresh) for old, fresh in zip(
                         (state.cross_attn.k, state.cross_attn.v, state.cross_attn.key_mask),

@@ -10,7 +10,8 @@ passes). The eager step stays the reference.
 recurrent_logits, streaming - runs it unchanged. The logits (a norm and one product per codebook)
 stay eager: a second graph would double the compile time for a few ops. Shapes are static: one graph
 per (rows, decode dtype), compiled at the first step; the per-frame position is a tensor, so
-frames do not recompile. Backbones with self-attention are refused: their KV cache length is a
+frames do not recompile, and a cross-attention model's caption memory is padded to a power of two
+(CrossAttention.bucketed), so captions of 1-16 tokens share one graph, 17-32 the next, and so on. Backbones with self-attention are refused: their KV cache length is a
 Python int that would recompile every frame.
 
 A cold compile takes tens of seconds (`ssmusic bench --decode-floor` records it); inductor's

@@ -200,6 +200,17 @@ class CrossAttention(nn.Module):
         k, v = self.kv(cond).unflatten(-1, (2, self.heads, self.head_dim)).permute(2, 0, 3, 1, 4).unbind(0)
         return CrossState(k, v, cond_mask)
 
+    @staticmethod
+    def bucketed(memory: CrossState) -> CrossState:
+        """The decode state's memory padded with masked keys to the next power of two (at least 16): decode
+        steps then see a few caption lengths instead of one per caption, so a compiled (or captured) step
+        is reused from prompt to prompt. A masked key gets no weight: the attention is the same. Always new
+        contiguous tensors, as padding makes them: a compiled step's guards check strides, and that no two
+        blocks share one tensor (the caption's mask would be shared)."""
+        pad = max(16, 1 << (memory.k.shape[2] - 1).bit_length()) - memory.k.shape[2]
+        k, v = (F.pad(t, (0, 0, 0, pad)).clone(memory_format=torch.contiguous_format) for t in (memory.k, memory.v))
+        return CrossState(k, v, F.pad(memory.key_mask, (0, pad), value=False).clone(memory_format=torch.contiguous_format))
+
     def _attend(self, x: torch.Tensor, memory: CrossState) -> torch.Tensor:
         q = self.q(x).unflatten(-1, (self.heads, self.head_dim)).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, memory.k, memory.v, attn_mask=memory.key_mask[:, None, None, :])

@@ -135,3 +135,23 @@ def test_graphs_are_cached_per_version_of_the_cpu_step_op(tmp_path, monkeypatch)
     graphs = use_disk_cache(tmp_path)
     assert graphs == tmp_path / f"graphs-{cpu_step.fingerprint()}" and graphs.is_dir()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(graphs)
+
+
+def test_caption_lengths_share_one_graph_with_cross_attention(cache):
+    """Cross-attention keeps the caption in the decode state: its memory is padded to a few lengths
+    (CrossAttention.bucketed), so captions of other lengths reuse the compiled step (one graph per
+    caption length before), with the logits of the eager step."""
+    torch.manual_seed(0)
+    config = presets.preset("tiny", n_layers=2, n_codebooks=2, conditioning="cross", dropout=0.0)
+    eager, fast = MusicLM(config).eval(), MusicLM(config).eval()
+    fast.load_state_dict(eager.state_dict())
+    compiled.compile_decode(fast, cache)
+    codes = torch.randint(0, config.card, (2, 2, 4))
+    fast.recurrent_logits(codes, torch.randn(2, 5, config.text_dim))  # compiled (or loaded) once
+    graphs = counters["stats"]["unique_graphs"]
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for length in (3, 9, 16):
+            text = torch.randn(2, length, config.text_dim)
+            torch.testing.assert_close(fast.recurrent_logits(codes, text), eager.recurrent_logits(codes, text),
+                                       atol=TOLERANCE["float32"], rtol=0)
+    assert counters["stats"]["unique_graphs"] == graphs
