@@ -11,6 +11,7 @@ import sys
 from typing import Callable, Sequence
 
 from ssmusic.errors import SsmusicError
+from ssmusic.threads import set_wait_policy
 
 Handler = Callable[[argparse.Namespace], int | None]
 
@@ -83,9 +84,8 @@ def _register_import_ssmttm(sub: argparse._SubParsersAction) -> None:
                         help="text encoder recorded in pipeline.json (default google/flan-t5-base)")
     parser.add_argument("--codec", default="descript/dac_44khz", metavar="NAME_OR_DIR",
                         help="codec recorded in pipeline.json (default descript/dac_44khz)")
-    parser.add_argument("--t5-tokenizer", default=None, metavar="DIR",
-                        help="also export the checkpoint's own T5 encoder to MODEL_DIR/text_encoder, "
-                        "with the tokenizer files (spiece.model ...) copied from DIR")
+    parser.add_argument("--t5-tokenizer", default=None, metavar="DIR", help="also export the checkpoint's own T5 "
+                        "encoder to MODEL_DIR/text_encoder, with the tokenizer files (spiece.model ...) from DIR")
     parser.add_argument("--force", action="store_true", help="replace MODEL_DIR if it exists")
 
 
@@ -174,7 +174,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: one per core)")
     parser.add_argument("--tensorboard", action="store_true")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                         help="torch.compile forward and backward (default off, on CUDA too: not yet measured there; "
@@ -382,6 +382,7 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    set_wait_policy()  # before any command imports torch (ssmusic.threads)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):

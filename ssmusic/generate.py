@@ -14,6 +14,7 @@ from ssmusic.checks import check_device, check_seconds, check_writable
 from ssmusic.data.captions import read_csv
 from ssmusic.errors import SsmusicError
 from ssmusic.io.atomic import write_json_atomic
+from ssmusic.threads import set_threads
 
 if TYPE_CHECKING:
     from ssmusic.model.sampling import SamplingParams
@@ -87,8 +88,7 @@ def _checked(args: argparse.Namespace) -> tuple[list[Job], "SamplingParams"]:
     for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size)):
         if value < 1:
             raise SsmusicError(f"{flag}: expected an integer >= 1, got {value}")
-    if args.threads < 0:
-        raise SsmusicError(f"--threads: expected an integer >= 1 (0 = the default), got {args.threads}")
+    set_threads(args.threads)  # checked, and set before anything loads
     if args.stream and not args.chunk_seconds > 0:
         raise SsmusicError(f"--chunk-seconds: expected a positive duration, got {args.chunk_seconds}")
     args.device = check_device(args.device)
@@ -140,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
 
     jobs, sampling = _checked(args)
     audio_prompt = read_audio(args.audio_prompt) if args.audio_prompt else None
-    if args.threads:
-        torch.set_num_threads(args.threads)
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
     model.lm.set_decode_dtype(args.decode_dtype).set_state_dtype(args.state_dtype)
     model.lm.cuda_graphs = args.cuda_graphs
@@ -280,4 +278,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                         help="on CUDA, run the decode step eagerly (the reference) instead of replaying it "
                              "captured in a CUDA graph (the default there; docs/gpu.md)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default 0: one per core; see docs/performance.md)")

@@ -32,6 +32,7 @@ from ssmusic.model.lm import MusicLM, token_loss
 from ssmusic.training.optim import lr_at, param_groups, scale_text_lr
 from ssmusic.training.resume import restore, resume_config, truncate_metrics
 from ssmusic.training.config import TrainConfig
+from ssmusic.threads import set_threads
 from ssmusic.training.validation import evaluate
 
 
@@ -284,8 +285,7 @@ def config_from_args(args) -> TrainConfig:
 
 
 def run(args) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {"model_overrides" if dest == "model" else dest for dest in getattr(args, "given", ("steps",))}
     out = train(args.data_dir, args.out, config_from_args(args), resume=args.resume, stop_after=args.stop_after,

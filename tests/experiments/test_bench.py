@@ -23,6 +23,11 @@ def test_quick_bench_produces_every_table(tmp_path, capsys):
     assert (tmp_path / "b.md").read_text().startswith("preset tiny")
     assert {(r["dtype"], r["state"]) for r in results["batch"]["rows"].values()} == set(floor.BATCH_TYPES)
     assert results["agreement"]["bfloat16 state"]["top1_agreement"] > 0.5
+    # from now on every run times the decode step and training at 1 and 2 threads too
+    table = results["threads_table"]
+    assert set(table["rows"]) == {"1", "2"} and "wait_policy" in table
+    assert all(r["decode"]["ms_per_step"] > 0 and r["training"]["tokens_per_s"] > 0 for r in table["rows"].values())
+    assert "| threads | decode ms/step | training tokens/s |" in out
 
 
 def test_paper_size_table_integrates_the_measured_positions():

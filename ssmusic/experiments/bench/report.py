@@ -64,6 +64,21 @@ def _floor_tables(results: dict) -> list[str]:
             if dtype in agreement:
                 r = agreement[dtype]
                 lines.append(f"| {dtype} | {r['max_abs_diff']:.3f} | {r['mean_kl']:.1e} | {100 * r['top1_agreement']:.1f}% |")
+    return lines + [""] + _threads_lines(results.get("threads_table"))
+
+
+def _threads_lines(table: dict | None) -> list[str]:
+    """The decode step and training at 1 and 2 threads, with 2 against 1 (below 1: the second thread helps)."""
+    if not table:
+        return []
+    lines = [f"Threads (OMP_WAIT_POLICY {table['wait_policy']}): one-prompt SiMBA step at position 1000 and "
+             "training, at each thread count", "",
+             "| threads | decode ms/step | training tokens/s |", "|---|---|---|"]
+    for threads, row in table["rows"].items():
+        decode, training = row["decode"], row["training"]
+        lines.append(f"| {threads} | {decode['ms_per_step']:.2f} | {training['tokens_per_s']:.0f} |"
+                     if "ms_per_step" in decode and "tokens_per_s" in training
+                     else f"| {threads} | {decode.get('error', '-')} | {training.get('error', '-')} |")
     return lines + [""]
 
 

@@ -4,6 +4,7 @@ tables' worth of measurements, and the paper-size comparison."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import sys
@@ -49,14 +50,41 @@ def decode_floor_tables(preset: str, steps: int, threads: int, device: str, quic
     say("logits of the default model with bf16 / int8 weights vs float32", flush=True)
     out["agreement"] = run("default_model_agreement", threads, seconds=1.0 if quick else 4.0,
                            prompts=2 if quick else 4)
+    if device == "cpu":
+        out["threads_table"] = threads_table(preset, steps, device, quick, progress)
     return out
+
+
+THREAD_COUNTS = (1, 2)
+
+
+def threads_table(preset: str, steps: int, device: str, quick: bool = False, progress: bool = True) -> dict:
+    """The one-prompt decode step (SiMBA, position 1000) and training (SiMBA, batch 1) at 1 and 2 threads,
+    whatever --threads the other tables use: a second thread that makes things slower is a regression
+    (one went unnoticed while every table ran at one thread). The OpenMP wait policy is recorded: the
+    CLI sets PASSIVE (ssmusic.threads)."""
+    run = partial(measure, isolate=not quick)
+    if progress:
+        print(f"threads: the decode step and training at {' and '.join(map(str, THREAD_COUNTS))} threads", flush=True)
+    rows = {}
+    for threads in THREAD_COUNTS:
+        rows[str(threads)] = {
+            "decode": run("decode", threads, backbone="simba", preset=preset, position=1000, steps=steps, device=device),
+            "training": run("training", threads, backbone="simba", preset=preset, seq_len=128 if quick else 1024,
+                            repeats=1 if quick else 2, device=device)}
+    return {"wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (spin, then sleep)"), "rows": rows}
 
 
 def measure(name: str, threads: int, isolate: bool = True, **kwargs) -> dict:
     """Run one measurement in a fresh Python process; adds its peak resident memory (MB).
     `isolate=False` runs it here (fast smoke tests; peak memory is then this process's)."""
     if not isolate:
-        return {**MEASUREMENTS[name](**kwargs), "peak_mb": peak_mb()}
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads or before)
+        try:
+            return {**MEASUREMENTS[name](**kwargs), "peak_mb": peak_mb()}
+        finally:
+            torch.set_num_threads(before)
     code = ("import json, sys, torch; from ssmusic.experiments.bench import runner, timing; "
             f"torch.set_num_threads({threads}); "
             f"r = runner.MEASUREMENTS[{name!r}](**json.loads(sys.argv[1])); r['peak_mb'] = timing.peak_mb(); "

@@ -1,0 +1,34 @@
+"""Torch's CPU threads: how OpenMP's threads wait (set by the CLI before torch loads) and --threads.
+
+OpenMP's threads spin between torch's many small parallel regions by default. On a 2-core machine
+with other work running, two spinning threads made generation, streaming and fine-tuning 3-40x
+slower than one thread; with OMP_WAIT_POLICY=PASSIVE (a waiting thread sleeps) two threads were the
+fastest setting there and on the same machine with no load added (benchmarks/threads_policy.py,
+results/threads_policy.json, docs/performance.md). So the CLI keeps torch's default thread count
+(one per core) and sets PASSIVE; a Python program sets it itself, before it imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ssmusic.errors import BadValue
+
+WAIT_POLICY = ("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def set_wait_policy() -> None:
+    """PASSIVE unless the environment says otherwise. libgomp reads the variable once, when torch first
+    loads: call this before anything imports torch."""
+    os.environ.setdefault(*WAIT_POLICY)
+
+
+def set_threads(threads: int) -> int:
+    """--threads: 0 keeps torch's default (one per core); n >= 1 uses n. -> the threads torch uses."""
+    import torch
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise BadValue("threads", "an integer >= 1 (0 = one per core)", threads)
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
