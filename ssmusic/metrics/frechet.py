@@ -57,7 +57,10 @@ def frechet_with_interval(a: list[np.ndarray], b: list[np.ndarray]) -> dict:
     """The distance, its jackknife interval over the clips of both sets (statistics.jackknife_sets), and n."""
     from ssmusic.metrics.statistics import jackknife_sets
 
-    low, high = jackknife_sets(a, b, frechet_of_clips)
-    return {"value": round(frechet_of_clips(a, b), 4), "ci95": [round(max(0.0, low), 4), round(high, 4)],
-            "interval": "jackknife over the clips of both sets (leave one out), normal 95%",
-            "n_generated": len(a), "n_reference": len(b)}
+    result = {"value": round(frechet_of_clips(a, b), 4), "n_generated": len(a), "n_reference": len(b)}
+    try:
+        low, high = jackknife_sets(a, b, frechet_of_clips)
+    except SsmusicError:  # a set too small to leave a clip out of (fewer than 2 windows would remain)
+        return {**result, "interval": "none: too few clips to leave one out"}
+    return {**result, "ci95": [round(max(0.0, low), 4), round(high, 4)],
+            "interval": "jackknife over the clips of both sets (leave one out), normal 95%"}

@@ -179,8 +179,8 @@ def table_rows(results: dict) -> list[str]:
             floor_text = (f"skipped ({floor['skipped']})" if "skipped" in floor else
                           f"floor (real vs real, n={floor['n_real']}, {floor['draws']} draws) {floor['mean']:.3g} "
                           f"(range {floor['min']:.3g}-{floor['max']:.3g}); ratio {entry.get('ratio_to_floor')}x")
-            low, high = entry["ci95"]
-            rows.append(f"| music-network Fréchet distance | {entry['value']:.3g} [{low:.3g}, {high:.3g}] "
+            interval = " [{:.3g}, {:.3g}]".format(*entry["ci95"]) if "ci95" in entry else ""
+            rows.append(f"| music-network Fréchet distance | {entry['value']:.3g}{interval} "
                         f"n={entry['n_generated']} vs {entry['n_reference']} | {floor_text} |")
         elif name == "tag_kl":
             extra = "; ".join(f"{k} {_stat(entry[k])}" for k in ("floor", "chance") if k in entry)

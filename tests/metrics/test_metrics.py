@@ -123,3 +123,13 @@ def test_unpaired_kl_is_skipped_and_only_no_metric_at_all_fails(tmp_path):
     assert "no generated prompt matches a reference caption" in results["kl"]["skipped"]
     with pytest.raises(SsmusicError, match=r"no metric could be computed \(kl: no generated prompt.*clap: no CLAP"):
         evaluate(gen, ref, ["kl", "clap"], cache_dir=tmp_path / "cache", progress=False)
+
+
+def test_frechet_interval_is_left_out_when_a_set_is_too_small_to_jackknife():
+    from ssmusic.metrics.frechet import frechet_with_interval
+
+    rng = np.random.default_rng(0)
+    tiny = frechet_with_interval([rng.standard_normal((1, 3)) for _ in range(2)], [rng.standard_normal((4, 3))] * 3)
+    assert "ci95" not in tiny and tiny["interval"].startswith("none") and tiny["value"] >= 0
+    enough = frechet_with_interval([rng.standard_normal((4, 3)) for _ in range(5)], [rng.standard_normal((4, 3)) for _ in range(5)])
+    assert enough["ci95"][0] <= enough["value"] <= enough["ci95"][1]
