@@ -266,37 +266,11 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
 
         return evaluate(args)
 
-    from ssmusic.metrics.evaluate import METRICS
+    from ssmusic.metrics.evaluate import add_arguments
 
-    parser = _add(sub, "evaluate", "judge generated audio against a reference: the music network's distance, tag KL "
-                  "and adherence, motion, tempo and key (each with its floor or ceiling), FAD, KL, CLAP", run)
-    parser.add_argument("generated_dir", metavar="GENERATED_DIR", help="WAVs + sidecars from ssmusic generate "
-                        "(with --seeds: the folder that gets one seed_<s>/ per seed)")
-    parser.add_argument("--reference", required=True, metavar="DIR",
-                        help="reference audio with captions.csv (e.g. a demo dataset) or sidecars")
-    parser.add_argument("--split", default=None, help="use only this split of the reference's captions.csv")
-    parser.add_argument("--metrics", default=",".join(METRICS), help=f"comma list of {','.join(METRICS)} (default: all)")
-    parser.add_argument("--labels", default=None, metavar="CSV",
-                        help="prompt,<attribute> rows labelling prompts that are not reference captions (adherence)")
-    parser.add_argument("--embedding", default="mel-stats",
-                        help="FAD embedding: mel-stats (offline default), clap:<hub id or dir>, codec:<name or dir>")
-    parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID", help="CLAP weights for the CLAP score")
-    parser.add_argument("--classifier", default=None, metavar="DIR", help="KL/adherence classifier (default: the "
-                        "shipped instrument classifier; fit one: python -m ssmusic.metrics.classifier DEMO_DIR --out DIR)")
-    parser.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/ssmusic/embeddings)")
-    parser.add_argument("--out", default=None, help="results JSON (default GENERATED_DIR/evaluation.json; per-clip "
-                        "readings beside it in <name>_clips.json)")
-    seeds = parser.add_argument_group("generate and judge over seeds")
-    seeds.add_argument("--seeds", default=None, metavar="LIST", help="e.g. 0,1,2: generate the reference split's "
-                       "captions once per seed into GENERATED_DIR/seed_<s>/ (kept when complete), judge each, "
-                       "report the mean and range over seeds")
-    seeds.add_argument("--model", default=None, metavar="DIR", help="model to generate with (default: the shipped one)")
-    seeds.add_argument("--seconds", type=float, default=10.0, help="seconds per clip (default 10)")
-    seeds.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
-    seeds.add_argument("--temperature", type=float, default=None, help="default: the model's")
-    seeds.add_argument("--top-k", type=int, default=None, help="default: the model's")
-    seeds.add_argument("--threads", type=int, default=1, help="torch CPU threads for generation (default 1)")
-    seeds.add_argument("--batch-size", type=int, default=None, help="rows generated together (default: generate's)")
+    add_arguments(_add(sub, "evaluate", "judge generated audio against a reference: the music network's distance, "
+                       "tag KL and adherence, motion, tempo and key (each with its floor or ceiling), FAD, KL, CLAP",
+                       run))
 
 
 def _register_codebooks(sub: argparse._SubParsersAction) -> None:

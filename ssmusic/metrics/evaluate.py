@@ -14,6 +14,7 @@ fast.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from ssmusic.io import cache
 from ssmusic.io.atomic import write_json_atomic
-from ssmusic.metrics.clips import EmbeddingCache
+from ssmusic.metrics.clips import KEY_ESTIMATOR, TEMPO_ESTIMATOR, EmbeddingCache, check_estimators
 from ssmusic.data.captions import dataset_rows
 from ssmusic.errors import SsmusicError
 
@@ -66,9 +67,12 @@ def _by_caption(items, features) -> dict[str, np.ndarray]:
 def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embedding: str | None = None,
              split: str | None = None, clap: str | None = None, cache_dir: str | Path | None = None,
              classifier_dir: str | Path | None = None, progress: bool = True,
-             labels: str | Path | None = None) -> dict:
+             labels: str | Path | None = None, tempo_estimator: str = TEMPO_ESTIMATOR,
+             key_estimator: str = KEY_ESTIMATOR) -> dict:
     """Metrics of the generated WAVs (with sidecars) against the reference audio; see the module doc.
-    `labels`: a CSV (prompt,<attribute>) labelling prompts that are not reference captions."""
+    `labels`: a CSV (prompt,<attribute>) labelling prompts that are not reference captions.
+    `tempo_estimator`, `key_estimator`: of ssmusic.metrics.tempo/key.ESTIMATORS (essentia's only
+    where it is installed)."""
     from tqdm import tqdm
 
     from ssmusic.metrics.adherence import adherence, read_labels
@@ -82,6 +86,7 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise SsmusicError(f"--metrics: unknown {unknown}; expected some of {list(METRICS)}")
+    check_estimators(tempo_estimator, key_estimator)
     ref_rows = collect_rows(reference, split)
     gen_items, ref_items = collect(generated), [(r["path"], r["caption"]) for r in ref_rows]
     cache_root = Path(cache_dir or cache.root() / "embeddings")
@@ -124,7 +129,8 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
         results["clap"] = _clap_score(clap, gen_items, generated, embed_all)
     heard = [m for m in metrics if m in NETWORK_METRICS + MUSIC_METRICS]
     if heard:
-        found, clips = judge_music(gen_items, ref_rows, _floor_pool(reference, split), heard, cache_root, progress)
+        found, clips = judge_music(gen_items, ref_rows, _floor_pool(reference, split), heard, cache_root, progress,
+                                   {"tempo_estimator": tempo_estimator, "key_estimator": key_estimator})
         results.update(found)
         results["clips"] = clips
     if all("skipped" in results[m] for m in metrics):
@@ -197,14 +203,54 @@ def seeds_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`ssmusic evaluate`'s arguments."""
+    from ssmusic.metrics import key, tempo
+
+    parser.add_argument("generated_dir", metavar="GENERATED_DIR", help="WAVs + sidecars from ssmusic generate "
+                        "(with --seeds: the folder that gets one seed_<s>/ per seed)")
+    parser.add_argument("--reference", required=True, metavar="DIR",
+                        help="reference audio with captions.csv (e.g. a demo dataset) or sidecars")
+    parser.add_argument("--split", default=None, help="use only this split of the reference's captions.csv")
+    parser.add_argument("--metrics", default=",".join(METRICS), help=f"comma list of {','.join(METRICS)} (default: all)")
+    parser.add_argument("--labels", default=None, metavar="CSV",
+                        help="prompt,<attribute> rows labelling prompts that are not reference captions (adherence)")
+    parser.add_argument("--embedding", default="mel-stats",
+                        help="FAD embedding: mel-stats (offline default), clap:<hub id or dir>, codec:<name or dir>")
+    parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID", help="CLAP weights for the CLAP score")
+    parser.add_argument("--classifier", default=None, metavar="DIR", help="KL/adherence classifier (default: the "
+                        "shipped instrument classifier; fit one: python -m ssmusic.metrics.classifier DEMO_DIR --out DIR)")
+    parser.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/ssmusic/embeddings)")
+    parser.add_argument("--tempo-estimator", default=TEMPO_ESTIMATOR, choices=tempo.ESTIMATORS,
+                        help=f"beat tracker of the tempo judge (default {TEMPO_ESTIMATOR}; essentia: the optional "
+                        "'judges' extra, AGPL-3.0)")
+    parser.add_argument("--key-estimator", default=KEY_ESTIMATOR, choices=key.ESTIMATORS,
+                        help=f"key estimator of the key judge (default {KEY_ESTIMATOR}; essentia-*: the 'judges' extra)")
+    parser.add_argument("--out", default=None, help="results JSON (default GENERATED_DIR/evaluation.json; per-clip "
+                        "readings beside it in <name>_clips.json)")
+    seeds = parser.add_argument_group("generate and judge over seeds")
+    seeds.add_argument("--seeds", default=None, metavar="LIST", help="e.g. 0,1,2: generate the reference split's "
+                       "captions once per seed into GENERATED_DIR/seed_<s>/ (kept when complete), judge each, "
+                       "report the mean and range over seeds")
+    seeds.add_argument("--model", default=None, metavar="DIR", help="model to generate with (default: the shipped one)")
+    seeds.add_argument("--seconds", type=float, default=10.0, help="seconds per clip (default 10)")
+    seeds.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
+    seeds.add_argument("--temperature", type=float, default=None, help="default: the model's")
+    seeds.add_argument("--top-k", type=int, default=None, help="default: the model's")
+    seeds.add_argument("--threads", type=int, default=1, help="torch CPU threads for generation (default 1)")
+    seeds.add_argument("--batch-size", type=int, default=None, help="rows generated together (default: generate's)")
+
+
 def run(args) -> int:
     import sys
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     kwargs = {"metrics": metrics, "embedding": args.embedding, "clap": args.clap, "cache_dir": args.cache_dir,
-              "classifier_dir": getattr(args, "classifier", None), "labels": args.labels}
+              "classifier_dir": getattr(args, "classifier", None), "labels": args.labels,
+              "tempo_estimator": args.tempo_estimator, "key_estimator": args.key_estimator}
+    check_estimators(args.tempo_estimator, args.key_estimator)  # before --seeds generates anything
     out = Path(args.out) if args.out else Path(args.generated_dir) / "evaluation.json"
-    command = " ".join(["ssmusic", *sys.argv[1:]])
+    command = " ".join(["ssmusic", *getattr(args, "argv", sys.argv[1:])])   # cli.main's argv, when called with one
     if args.seeds:
         from ssmusic.metrics.seeds import evaluate_seeds, parse_seeds
 

@@ -6,7 +6,8 @@ Estimators (chosen by measured accuracy on real clips of known key, see docs/eva
   "temperley" (Temperley's corpus profiles). librosa has no key estimator of its own; this is
   the classic Krumhansl-Schmuckler algorithm over its chroma.
 - "essentia-<profile>": essentia's KeyExtractor (HPCP chroma) with that profile type, if essentia
-  is installed (optional: AGPL-3.0).
+  is installed (optional: AGPL-3.0), only when asked for by name (the default, clips.KEY_ESTIMATOR,
+  never depends on what is installed).
 
 `mode_given_tonic` answers the narrower question a prompt that names its key asks: with the
 tonic known, is the clip closer to the major or the minor profile on it?
@@ -19,6 +20,7 @@ import re
 import numpy as np
 
 from ssmusic.errors import SsmusicError
+from ssmusic.metrics.tempo import ESSENTIA_MISSING
 
 PROFILES = {
     "krumhansl": ([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88],
@@ -81,8 +83,7 @@ def _essentia():
     try:
         import essentia.standard as es
     except ImportError as error:
-        raise SsmusicError("key estimator 'essentia-*': essentia is not installed (pip install essentia; "
-                           "AGPL-3.0, optional)") from error
+        raise SsmusicError(f"key estimator 'essentia-*': {ESSENTIA_MISSING}") from error
     return es
 
 

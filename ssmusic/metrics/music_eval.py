@@ -72,13 +72,14 @@ def _network(metrics, gen_paths, gen_prompts, gen_rows, ref_rows, pool_rows, cac
     return out, per_clip
 
 
-def _music(metrics, gen_paths, gen_prompts, gen_rows, ref_rows, cache_root, progress) -> tuple[dict, dict]:
+def _music(metrics, gen_paths, gen_prompts, gen_rows, ref_rows, cache_root, progress,
+           estimators: dict) -> tuple[dict, dict]:
     from ssmusic.metrics import music_judges
     from ssmusic.metrics.clips import MODE_PROFILE, MusicReader
     from ssmusic.metrics.prompts import prompted_bpm, prompted_key
 
     try:
-        reader = MusicReader()
+        reader = MusicReader(**estimators)
     except (SsmusicError, ImportError) as error:
         return {m: {"skipped": str(error)} for m in metrics}, {}
     gen = [MusicReader.fields(v) for v in _read(reader, gen_paths, cache_root, "generated", progress)]
@@ -118,9 +119,11 @@ def _public(reading: dict, bpm: float | None, key: tuple[int, str] | None) -> di
 
 
 def judge_music(gen_items: list[tuple[Path, str | None]], ref_rows: list[dict], pool_rows: list[dict],
-                metrics: list[str], cache_root: Path, progress: bool = True) -> tuple[dict, dict]:
+                metrics: list[str], cache_root: Path, progress: bool = True,
+                estimators: dict | None = None) -> tuple[dict, dict]:
     """-> ({metric: result}, {"generated": per clip, its prompt and every judge's reading,
-    "reference": the same for the reference clips})."""
+    "reference": the same for the reference clips}). `estimators`: tempo_estimator, key_estimator
+    for clips.MusicReader (default: its defaults)."""
     gen_paths = [p for p, _ in gen_items]
     prompts = [t for _, t in gen_items]
     rows_by_caption = {r["caption"]: r for r in ref_rows if r.get("caption")}
@@ -134,7 +137,7 @@ def judge_music(gen_items: list[tuple[Path, str | None]], ref_rows: list[dict], 
         extra.update(more)
     music = [m for m in metrics if m in MUSIC_METRICS]
     if music:
-        found, more = _music(music, gen_paths, prompts, gen_rows, ref_rows, cache_root, progress)
+        found, more = _music(music, gen_paths, prompts, gen_rows, ref_rows, cache_root, progress, estimators or {})
         results.update(found)
         extra.update(more)
     kl = results.get("tag_kl", {}).get("per_clip")
@@ -197,13 +200,15 @@ def table_rows(results: dict) -> list[str]:
                                 f"ratio {v.get('ratio')} |")
         elif name == "tempo":
             ceiling = entry["ceiling"]
-            for key, label in (("hit", "tempo within 8%"), ("octave_error", "tempo octave error"),
-                               ("order_by_tempo", "slow < fast (tempo)"), ("order_by_onset_rate", "slow < fast (onsets)")):
+            by = entry.get("estimator")
+            for key, label in (("hit", f"tempo within 8% ({by})"), ("octave_error", f"tempo octave error ({by})"),
+                               ("order_by_tempo", f"slow < fast ({by})"), ("order_by_onset_rate", "slow < fast (onsets)")):
                 real = _share(ceiling[key]) if key in ceiling else ceiling.get("skipped")
                 rows.append(f"| {label} | {_share(entry[key])} | real {real} |")
         elif name == "key":
             ceiling = entry["ceiling"]
-            for key, label in (("mode_given_tonic", "mode (tonic given)"), ("key_exact", "key (tonic and mode)")):
+            for key, label in (("mode_given_tonic", f"mode (tonic given, {entry.get('mode_profile')} profiles)"),
+                               ("key_exact", f"key (tonic and mode, {entry.get('estimator')})")):
                 real = _share(ceiling[key]) if key in ceiling else ceiling.get("skipped")
                 rows.append(f"| {label} | {_share(entry[key])} | real {real} |")
     return rows

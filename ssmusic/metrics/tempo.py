@@ -6,7 +6,8 @@ Estimators (chosen by measured accuracy on real clips of known tempo, see docs/e
 - "librosa-uniform": the same tempogram without the prior (argmax over 40-240 BPM): no pull
   toward 120, more octave errors.
 - "essentia": essentia's RhythmExtractor2013 ("multifeature" beat tracker), if essentia is
-  installed (it is optional: AGPL-3.0, not a dependency of ssmusic).
+  installed (it is optional: AGPL-3.0, not a dependency of ssmusic). Used only when asked for by
+  name: the default (clips.TEMPO_ESTIMATOR) never depends on what happens to be installed.
 
 A tempo is a hit within +-8% of the prompted BPM; within 8% of twice or half of it, an octave
 error, counted apart (a beat tracker tapping every other beat heard the right pulse).
@@ -19,7 +20,8 @@ import numpy as np
 from ssmusic.errors import SsmusicError
 
 TOLERANCE = 0.08
-ESTIMATORS = ("librosa", "librosa-uniform", "essentia")  # "auto": default_estimator()
+ESTIMATORS = ("librosa", "librosa-uniform", "essentia")
+ESSENTIA_MISSING = "essentia is not installed (pip install -e \".[judges]\"; AGPL-3.0, optional)"
 HOP = 512
 # An onset must rise 1 dB (band-averaged spectral flux) above its local mean. librosa's default
 # normalises the envelope by its maximum, so a held, unchanging tone shows "onsets" every few
@@ -49,23 +51,20 @@ def _essentia_tempo(wav: np.ndarray, sample_rate: int) -> float:
     try:
         import essentia.standard as es
     except ImportError as error:
-        raise SsmusicError("tempo estimator 'essentia': essentia is not installed (pip install essentia; "
-                           "AGPL-3.0, optional)") from error
+        raise SsmusicError(f"tempo estimator 'essentia': {ESSENTIA_MISSING}") from error
     audio = np.asarray(wav, np.float32)
     if sample_rate != 44100:  # RhythmExtractor2013 assumes 44.1 kHz
         audio = es.Resample(inputSampleRate=sample_rate, outputSampleRate=44100)(audio)
     return float(es.RhythmExtractor2013(method="multifeature")(audio)[0])
 
 
-def default_estimator() -> str:
-    """'essentia' where it is installed (the most accurate on the demo's real clips, see
-    docs/evaluation.md), else 'librosa'. Results name the estimator they used, and every ceiling is
-    measured with the same one."""
+def has_essentia() -> bool:
+    """Whether the optional essentia (the `judges` extra) can be imported."""
     try:
         import essentia.standard  # noqa: F401
     except ImportError:
-        return "librosa"
-    return "essentia"
+        return False
+    return True
 
 
 def estimate_tempo(wav: np.ndarray, sample_rate: int, estimator: str = "librosa") -> float:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "metrics"))
@@ -37,8 +38,18 @@ def test_estimators_on_clips_of_known_tempo_and_key(tmp_path):
     assert again["all"] == result["all"]
 
 
-def test_choose_takes_the_best_share():
-    summary = {"tempo": {"a": {"hit": {"value": 0.5}}, "b": {"hit": {"value": 0.7}}},
-               "key": {"x": {"value": 0.4}, "y": {"value": 0.3}},
+def test_choose_takes_the_best_share_of_those_that_need_no_optional_install():
+    summary = {"tempo": {"a": {"hit": {"value": 0.5}}, "b": {"hit": {"value": 0.7}}, "essentia": {"hit": {"value": 0.8}}},
+               "key": {"x": {"value": 0.4}, "y": {"value": 0.3}, "essentia-bgate": {"value": 0.6}},
                "mode_given_tonic": {"m": {"value": 0.9}, "n": {"value": 0.95}}}
     assert choose(summary) == {"tempo": "b", "key": "x", "mode_given_tonic": "n"}
+    assert choose(summary, optional=True) == {"tempo": "essentia", "key": "essentia-bgate", "mode_given_tonic": "n"}
+
+
+@pytest.mark.parametrize("name", ["judge_accuracy.json", "judge_accuracy_demo2.json"])
+def test_the_judges_defaults_are_the_ones_the_measurement_chose(name):
+    """The results the docs quote name the estimators the judges use by default."""
+    from ssmusic.metrics.clips import KEY_ESTIMATOR, MODE_PROFILE, TEMPO_ESTIMATOR
+
+    chosen = json.loads((Path(__file__).parents[2] / "results" / name).read_text())["chosen"]
+    assert chosen == {"tempo": TEMPO_ESTIMATOR, "key": KEY_ESTIMATOR, "mode_given_tonic": f"librosa-cqt/{MODE_PROFILE}"}

@@ -64,7 +64,41 @@ def test_every_judge_reports_n_interval_and_its_floor_or_ceiling(dataset):
     clip = results["clips"]["generated"][0]
     assert clip["prompt"].startswith("A fast piano") and clip["music"]["prompted_bpm"] == 150.0
     assert set(clip["tags"]) >= {"piano", "slow", "fast"} and clip["tag_kl"] is not None
-    assert "music-network Fréchet distance" in table(results) and "mode (tonic given)" in table(results)
+    assert "music-network Fréchet distance" in table(results) and "mode (tonic given" in table(results)
+    assert results["tempo"]["estimator"] == "librosa" and "tempo within 8% (librosa)" in table(results)
+
+
+def test_the_command_prints_every_judge_with_n_interval_and_floor_or_ceiling(dataset, tmp_path, capsys):
+    from ssmusic.cli import main
+
+    gen, ref, cache = dataset
+    out = tmp_path / "evaluation.json"
+    assert main(["evaluate", str(gen), "--reference", str(ref), "--split", "test", "--cache-dir", str(cache),
+                 "--out", str(out)]) == 0
+    rows = {cells[1].strip(): cells[2:4] for line in capsys.readouterr().out.splitlines()
+            if (cells := line.split("|"))[0] == "" and len(cells) >= 5}
+    judged = {"music-network Fréchet distance": "floor", "tag KL (ref ‖ gen)": "floor", "tag adherence": "ceiling",
+              "frozen_run_s (median)": "real", "onset_rate (median)": "real", "longest_onset_gap_s (median)": "real",
+              "tempo within 8% (librosa)": "real", "slow < fast (librosa)": "real", "slow < fast (onsets)": "real",
+              "mode (tonic given, temperley profiles)": "real", "key (tonic and mode, librosa-temperley)": "real"}
+    for label, beside in judged.items():
+        generated, real = rows[label]
+        assert "n=" in generated and "[" in generated, (label, generated)          # n and a 95% interval
+        assert beside in real and "n=" in real, (label, real)                        # its floor or ceiling
+    assert rows["fad"][0].strip()[0].isdigit() and "skipped" in rows["clap"][0]   # the earlier judges too
+    saved = json.loads(out.read_text())
+    assert saved["tempo"]["estimator"] == "librosa" and saved["command"].startswith("ssmusic evaluate")
+
+
+def test_essentia_asked_for_without_it_stops_before_any_work(dataset, essentia, tmp_path, capsys):
+    from ssmusic.cli import main
+
+    gen, ref, cache = dataset
+    essentia.remove()
+    code = main(["evaluate", str(gen), "--reference", str(ref), "--split", "test", "--tempo-estimator", "essentia",
+                 "--seeds", "0", "--cache-dir", str(cache), "--out", str(tmp_path / "never.json")])
+    assert code == 2 and "--tempo-estimator essentia: essentia is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "never.json").exists() and not (gen / "seed_0").exists()   # nothing generated
 
 
 def test_a_judge_that_cannot_run_is_skipped_and_the_others_run(dataset, monkeypatch):
