@@ -114,11 +114,14 @@ class DemoApi:
             try:
                 yield f"retry: {RETRY_MS}\n\n"
                 while True:
+                    # read before the record: a job that ends while the record is being sent is
+                    # looked at once more, so the last record sent is always its final state
+                    finished = job.finished
                     record = status_of(self.queue, job)
                     if record != last:
                         yield f"data: {json.dumps(record)}\n\n"
                         last = record
-                    if job.finished:
+                    if finished:
                         return
                     seen, version = version, await job.changes.wait(version, HEARTBEAT_S)
                     if version == seen:
