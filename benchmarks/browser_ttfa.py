@@ -12,6 +12,7 @@ chunk is recorded beside it. The last page is saved as the screenshot in docs/ge
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -49,6 +50,7 @@ def main() -> None:
     from ssmusic.pipeline import DEFAULT_MODEL_DIR
 
     checkpoint = args.checkpoint or DEFAULT_MODEL_DIR
+    load_before = os.getloadavg()  # other work on the machine, beside the figure it slows
     with tempfile.TemporaryDirectory() as outputs, running_server(checkpoint, Path(outputs)) as url:
         driver = browser()
         try:
@@ -59,7 +61,9 @@ def main() -> None:
         finally:
             driver.quit()
     results = {"command": "python " + " ".join(sys.argv), "checkpoint": str(checkpoint), "seconds": args.seconds,
-               "server_flags": "--threads 1 (one torch thread, as the tests run it)", "runs": runs,
+               "server_flags": "--threads 1 (one torch thread, as the tests run it)",
+               "cpu_count": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
+               "runs": runs,
                "median_page_time_to_first_audio_s": statistics.median(r["page_time_to_first_audio_s"] for r in runs),
                "median_server_time_to_first_chunk_s": statistics.median(r["server_time_to_first_chunk_s"] for r in runs)}
     from ssmusic.config import write_json_atomic
