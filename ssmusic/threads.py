@@ -1,11 +1,13 @@
 """Torch's CPU threads: how OpenMP's threads wait (set by the CLI before torch loads) and --threads.
 
 OpenMP's threads spin between torch's many small parallel regions by default. On a 2-core machine
-with other work running, two spinning threads made generation, streaming and fine-tuning 3-40x
+shared with other work, two spinning threads made generation, streaming and fine-tuning 2.3-32x
 slower than one thread; with OMP_WAIT_POLICY=PASSIVE (a waiting thread sleeps) two threads were the
-fastest setting there and on the same machine with no load added (benchmarks/threads_policy.py,
-results/threads_policy.json, docs/performance.md). So the CLI keeps torch's default thread count
-(one per core) and sets PASSIVE; a Python program sets it itself, before it imports torch.
+fastest setting in 3 of the 4 conditions measured and the only one that streamed ahead of real time
+in all four; one thread won only on the lightly loaded machine with nothing added
+(benchmarks/threads_policy.py, results/threads_policy*.json, docs/performance.md). So the CLI keeps
+torch's default thread count (one per core) and sets PASSIVE; a Python program sets it itself,
+before it imports torch.
 """
 
 from __future__ import annotations
