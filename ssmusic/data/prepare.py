@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ssmusic.data.captions import held_out_splits, read_csv
+from ssmusic.checks import check_writable
 from ssmusic.errors import SsmusicError
 from ssmusic.io.atomic import atomic_path, write_json_atomic
 from ssmusic.io.audio import read_or_skip, report_skipped, skip
@@ -152,6 +153,7 @@ def prepare(audio_dir: str | Path, captions: str | Path, out: str | Path, codec_
     if settings.min_seconds <= 0:
         raise SsmusicError(f"--min-seconds: expected a positive number, got {settings.min_seconds}")
     rows = read_captions(Path(captions), audio_dir)
+    check_writable([out / "manifest.json"], flag="--out")
     codec = load_codec(codec_name)
     if codec.card >= np.iinfo(np.uint16).max:
         raise SsmusicError(f"codec {codec.name}: card {codec.card} does not fit uint16 storage")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ssmusic.checks import check_writable
 from ssmusic.errors import SsmusicError
 
 SIGNAL_METRICS = ("mel_distance_original", "mel_distance_full", "si_snr_original", "si_snr_full")
@@ -273,6 +274,7 @@ def run(args) -> int:
     out = Path(args.out)
     if out.suffix != ".json":
         raise SsmusicError(f"--out {out}: expected a .json path (the .md table and .png plot go beside it)")
+    check_writable([out, out.with_suffix(".md"), out.with_suffix(".png")], flag="--out")  # before minutes of work
     result = codebook_sweep(args.audio_dir, args.codec, args.split, args.clap, args.classifier, args.clip_seconds,
                             args.max_files)
     table = markdown(result)

@@ -24,6 +24,7 @@ from ssmusic.io import cache
 from ssmusic.io.atomic import write_json_atomic
 from ssmusic.metrics.clips import KEY_ESTIMATOR, TEMPO_ESTIMATOR, EmbeddingCache, check_estimators
 from ssmusic.data.captions import dataset_rows
+from ssmusic.checks import check_writable
 from ssmusic.errors import SsmusicError
 
 METRICS = ("music_fd", "tag_kl", "tag_adherence", "motion", "tempo", "key", "fad", "kl", "adherence", "clap")
@@ -250,6 +251,7 @@ def run(args) -> int:
               "tempo_estimator": args.tempo_estimator, "key_estimator": args.key_estimator}
     check_estimators(args.tempo_estimator, args.key_estimator)  # before --seeds generates anything
     out = Path(args.out) if args.out else Path(args.generated_dir) / "evaluation.json"
+    check_writable([out, out.with_name(out.stem + "_clips.json")], flag="--out")  # before minutes of judging
     command = " ".join(["ssmusic", *getattr(args, "argv", sys.argv[1:])])   # cli.main's argv, when called with one
     if args.seeds:
         from ssmusic.metrics.seeds import evaluate_seeds, parse_seeds

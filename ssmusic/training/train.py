@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 import torch
 
+from ssmusic.checks import check_device, check_writable
 from ssmusic.training import distributed, finetune
 from ssmusic.io.atomic import write_json_atomic
 from ssmusic.training.checkpoint import capture_rng, export_model, latest_checkpoint, save_checkpoint
@@ -210,6 +211,9 @@ def train(data_dir: str | Path, run_dir: str | Path, config: TrainConfig, resume
     checkpoint when `stop_after` ends the run early. On resume, `given` names the fields of `config`
     the caller set (the CLI: the flags on the command line); see resume_config."""
     data_dir, run_dir = Path(data_dir), Path(run_dir)
+    if config.device != "auto":  # one line now, not a traceback from deep in torch
+        check_device(config.device)
+    check_writable([run_dir / "train_config.json"], flag="--out")
     rank, world = distributed.setup(config)
     if resume:
         config = resume_config(run_dir, config, given, announce=rank == 0)

@@ -87,6 +87,11 @@ def test_cli_prepare(tmp_path, codec_dir, capsys):
     assert code == 0 and json.loads((tmp_path / "d" / "manifest.json").read_text())["splits"]["train"] == 4
     assert main(["prepare", str(tmp_path / "nope"), "--captions", "x.csv", "--out", str(tmp_path / "e")]) == 2
     assert "audio directory not found" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("not a folder")  # refused before the codec loads or a file is encoded
+    assert main(["prepare", str(audio), "--captions", str(audio / "captions.csv"), "--out",
+                 str(tmp_path / "a_file" / "d"), "--codec", "no-such-codec"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "a_file is not a directory" in err and err.count("\n") == 1
 
 
 def test_a_file_shorter_than_one_clip_is_one_padded_clip(tmp_path, codec_dir):

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from ssmusic.experiments.bench import floor
 from ssmusic.cli import main
 
@@ -77,3 +79,18 @@ def test_decode_floor_tables_show_the_compiled_step_beside_the_eager_one():
     assert "| bfloat16 | bfloat16 | compiled | 64 | 100.0 | 640 | 50.0 | 70 |" in text
     assert "float32 matmul peak 200 GFLOP/s; the bfloat16 matmul peak is 900" in text
     assert "first step 40.0 s with an empty compile cache" in text and "4.0 s with it filled (2 hits" in text
+
+
+def test_an_unwritable_out_or_a_missing_device_is_refused_before_timing(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from ssmusic.experiments import bench
+
+    monkeypatch.setattr(bench, "run_all", lambda *args, **kwargs: pytest.fail("timed first"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    (tmp_path / "a_file").write_text("not a folder")
+    for flags, message in ((["--out", str(tmp_path / "a_file" / "b.json")], "a_file is not a directory"),
+                           (["--device", "cuda"], "--device cuda: no CUDA device here")):
+        assert main(["bench", "--quick", *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err

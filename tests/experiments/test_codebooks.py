@@ -178,3 +178,13 @@ def test_codebooks_cli_writes_table_json_and_plot(tmp_path, tiny_codec_dir, caps
     soundfile.write(tmp_path / "plain" / "a.wav", (0.3 * torch.sin(2 * math.pi * 220 * t)).numpy(), 22050)
     assert main(["codebooks", str(tmp_path / "plain"), "--split", "test", "--out", str(tmp_path / "p.json")]) == 2
     assert "has no 'split' column" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_is_refused_before_any_clip_is_read(tmp_path, capsys, monkeypatch):
+    from ssmusic.experiments import codebooks
+
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setattr(codebooks, "codebook_sweep", lambda *args: pytest.fail("the sweep ran first"))
+    assert main(["codebooks", str(tmp_path), "--out", str(tmp_path / "a_file" / "cb.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "a_file is not a directory" in err and err.count("\n") == 1

@@ -109,6 +109,11 @@ def test_evaluate_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", str(tmp_path / "empty"), "--reference", str(gen), "--metrics", "fad"]) == 2
     assert "no audio files" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("not a folder")  # refused before the clips are judged, not after
+    assert main(["evaluate", str(gen), "--reference", str(gen), "--metrics", "fad", "--out",
+                 str(tmp_path / "a_file" / "e.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "a_file is not a directory" in err and err.count("\n") == 1
     with pytest.raises(SsmusicError, match="huggingface-cli download laion/larger_clap_music"):
         evaluate(gen, gen, ["clap"], clap="laion/larger_clap_music", progress=False)
     with pytest.raises(SsmusicError, match="vggish"):

@@ -312,6 +312,18 @@ def test_zero_steps_is_a_one_line_error(tmp_path, tiny_dataset, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_device_and_out_are_checked_before_anything_loads(tmp_path, tiny_dataset, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    (tmp_path / "a_file").write_text("not a folder")
+    for flags, message in ((["--device", "cuda"], "--device cuda: no CUDA device here"),
+                           (["--out", str(tmp_path / "a_file" / "run")], "a_file is not a directory")):
+        assert main(["train", str(tiny_dataset), "--out", str(tmp_path / "run"), "--preset", "tiny", "--steps", "1",
+                     *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
 def test_a_run_without_validation_clips_says_so(tmp_path, tiny_dataset, capsys):
     import shutil
 

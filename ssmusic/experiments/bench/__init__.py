@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ssmusic.checks import check_device, check_writable
 from ssmusic.io.atomic import write_json_atomic, write_text_atomic
 from ssmusic.experiments.bench.report import tables
 from ssmusic.experiments.bench.runner import POSITIONS, decode_floor_tables, paper_size, run_all
@@ -25,6 +26,9 @@ __all__ = ["paper_size", "run", "run_all", "tables"]
 
 
 def run(args) -> int:
+    check_device(args.device)  # both before minutes of timing
+    if args.out:
+        check_writable([args.out, Path(args.out).with_suffix(".md")], flag="--out")
     positions = tuple(int(p) for p in args.positions.split(",")) if args.positions else POSITIONS
     if args.quick:
         positions = positions if args.positions else (16, 64)
