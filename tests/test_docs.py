@@ -109,6 +109,14 @@ def test_the_quick_start_is_complete_copy_paste():
     assert "busy machine" in quick.lower() and "OMP_WAIT_POLICY=PASSIVE" in quick
 
 
+def test_no_dated_logs_or_issue_references():
+    """Git keeps the history; the pages say what holds now."""
+    history = re.compile(r"\b20\d\d-\d\d-\d\d\b|\bissues? #?\d+|(?<![\w/&])#\d+\b", re.IGNORECASE)
+    found = {str(path.relative_to(ROOT)): history.findall(prose(path.read_text(encoding="utf-8")))
+             for path in doc_files()}
+    assert not {page: hits for page, hits in found.items() if hits}
+
+
 def test_docs_holds_topic_pages():
     pages = sorted((ROOT / "docs").glob("*.md"))
     assert len(pages) >= 3, f"docs/ has {len(pages)} pages"
