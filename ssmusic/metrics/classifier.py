@@ -26,8 +26,8 @@ DEFAULT_CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "assets" / "cl
 
 class LabelClassifier:
     def __init__(self, classes: list[str], weight: torch.Tensor, bias: torch.Tensor, mean: torch.Tensor,
-                 std: torch.Tensor, label: str) -> None:
-        self.classes, self.label = classes, label
+                 std: torch.Tensor, label: str, features: str = "mel-stats") -> None:
+        self.classes, self.label, self.features = classes, label, features
         self.weight, self.bias, self.mean, self.std = weight, bias, mean, std
 
     def probabilities(self, clip_features: np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ class LabelClassifier:
         save_tensors({"weight": self.weight, "bias": self.bias, "mean": self.mean, "std": self.std},
                      directory / "classifier.safetensors")
         write_json_atomic(directory / "classifier.json", {"label": self.label, "classes": self.classes,
-                                                          "features": "mel-stats clip mean", **metrics})
+                                                          "features": self.features, **metrics})
 
     @classmethod
     def load(cls, directory: Path = DEFAULT_CLASSIFIER_DIR) -> "LabelClassifier":
@@ -48,11 +48,13 @@ class LabelClassifier:
                                "DEMO_DIR --out DIR)")
         info = read_json(directory / "classifier.json")
         t = load_tensors(directory / "classifier.safetensors")
-        return cls(info["classes"], t["weight"], t["bias"], t["mean"], t["std"], info["label"])
+        features = {"mel-stats clip mean": "mel-stats"}.get(info.get("features"), info.get("features", "mel-stats"))
+        return cls(info["classes"], t["weight"], t["bias"], t["mean"], t["std"], info["label"], features)
 
 
 def fit(features: np.ndarray, labels: list[str], label: str, epochs: int = 300, l2: float = 1e-3,
-        seed: int = 0) -> LabelClassifier:
+        seed: int = 0, kind: str = "mel-stats") -> LabelClassifier:
+    """Multinomial logistic regression (L-BFGS, L2 penalty `l2`) on standardised clip features of `kind`."""
     torch.manual_seed(seed)
     classes = sorted(set(labels))
     x = torch.as_tensor(features, dtype=torch.float32)
@@ -70,7 +72,7 @@ def fit(features: np.ndarray, labels: list[str], label: str, epochs: int = 300, 
         return loss
 
     optimizer.step(closure)
-    return LabelClassifier(classes, weight.detach(), bias.detach(), mean, std, label)
+    return LabelClassifier(classes, weight.detach(), bias.detach(), mean, std, label, kind)
 
 
 def clip_features(paths: list[Path], progress: bool = True) -> np.ndarray:

@@ -3,6 +3,8 @@
 - judges that hear music (music_eval): the music network's Fréchet distance beside its real-vs-real
   floor, tag KL, tag adherence, motion (frozen run, onsets), tempo and key adherence beside their
   real-clip ceilings, each with n and a 95% interval;
+- on demo data v2 (attributes.py): drums present/absent and the melody instrument (and its family),
+  each judge's accuracy beside its ceiling on the real clips of the split and their ratio;
 - the earlier offline judges: mel-statistics FAD, a mel-statistics instrument classifier's KL and
   adherence, and the CLAP score (with CLAP weights).
 
@@ -27,7 +29,8 @@ from ssmusic.data.captions import dataset_rows
 from ssmusic.checks import check_writable
 from ssmusic.errors import SsmusicError
 
-METRICS = ("music_fd", "tag_kl", "tag_adherence", "motion", "tempo", "key", "fad", "kl", "adherence", "clap")
+METRICS = ("music_fd", "tag_kl", "tag_adherence", "motion", "tempo", "key", "attributes", "fad", "kl",
+           "adherence", "clap")
 
 
 def collect_rows(directory: str | Path, split: str | None = None) -> list[dict]:
@@ -69,11 +72,11 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
              split: str | None = None, clap: str | None = None, cache_dir: str | Path | None = None,
              classifier_dir: str | Path | None = None, progress: bool = True,
              labels: str | Path | None = None, tempo_estimator: str = TEMPO_ESTIMATOR,
-             key_estimator: str = KEY_ESTIMATOR) -> dict:
+             key_estimator: str = KEY_ESTIMATOR, attribute_dir: str | Path | None = None) -> dict:
     """Metrics of the generated WAVs (with sidecars) against the reference audio; see the module doc.
     `labels`: a CSV (prompt,<attribute>) labelling prompts that are not reference captions.
     `tempo_estimator`, `key_estimator`: of ssmusic.metrics.tempo/key.ESTIMATORS (essentia's only
-    where it is installed)."""
+    where it is installed). `attribute_dir`: the attribute judges (default: the shipped, attributes.py)."""
     from tqdm import tqdm
 
     from ssmusic.metrics.adherence import adherence, read_labels
@@ -126,6 +129,11 @@ def evaluate(generated: str | Path, reference: str | Path, metrics=METRICS, embe
                 prompt_labels[prompt] = values[attribute]
         results["adherence"] = adherence(classifier, [p for _, p in gen_items], gen_p, prompt_labels,
                                          [r.get(attribute) or None for r in ref_rows], ref_p)
+    if "attributes" in metrics:  # demo data v2: drums and the melody instrument, beside their real-clip ceiling
+        from ssmusic.metrics.attributes import judge_attributes
+
+        results["attributes"] = judge_attributes(gen_items, ref_rows, cache_root, progress, attribute_dir,
+                                                 read_labels(labels) if labels else None)
     if "clap" in metrics:
         results["clap"] = _clap_score(clap, gen_items, generated, embed_all)
     heard = [m for m in metrics if m in NETWORK_METRICS + MUSIC_METRICS]
@@ -177,6 +185,11 @@ def table(results: dict) -> str:
         entry = results.get(name)
         if entry is None or name in NETWORK_METRICS + MUSIC_METRICS:
             continue
+        if name == "attributes":
+            from ssmusic.metrics.attributes import table_rows as attribute_rows
+
+            lines.extend(attribute_rows(entry))
+            continue
         if "skipped" in entry:
             lines.append(f"| {name} | skipped | {entry['skipped']} |")
         elif name == "adherence":
@@ -198,8 +211,9 @@ def seeds_table(result: dict) -> str:
     """Mean and range over seeds of the headline figures (the 'value' of each judge)."""
     lines = ["| figure | mean over seeds | range | per seed |", "|---|---|---|---|"]
     for path, entry in result["over_seeds"].items():
-        if path.endswith(".value") and "mean" in entry and ".ceiling" not in path and ".floor" not in path:
-            lines.append(f"| {path[:-6]} | {entry['mean']:.4g} | {entry['min']:.4g}-{entry['max']:.4g} | "
+        ratio = path.startswith("attributes.") and path.endswith(".ratio")  # generated / ceiling
+        if (path.endswith(".value") or ratio) and "mean" in entry and ".ceiling" not in path and ".floor" not in path:
+            lines.append(f"| {path[:-6] if not ratio else path} | {entry['mean']:.4g} | {entry['min']:.4g}-{entry['max']:.4g} | "
                          f"{', '.join(f'{v:.4g}' for v in entry['per_seed'])} |")
     return "\n".join(lines)
 
@@ -221,6 +235,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clap", default=None, metavar="DIR_OR_HUB_ID", help="CLAP weights for the CLAP score")
     parser.add_argument("--classifier", default=None, metavar="DIR", help="KL/adherence classifier (default: the "
                         "shipped instrument classifier; fit one: python -m ssmusic.metrics.classifier DEMO_DIR --out DIR)")
+    parser.add_argument("--attribute-judges", default=None, metavar="DIR", help="attribute judges (drums, melody "
+                        "instrument; default: the shipped ones, fitted on demo data v2: python -m "
+                        "ssmusic.metrics.attribute_fit DEMO_V2_DIR --out DIR)")
     parser.add_argument("--cache-dir", default=None, help="embedding cache (default ~/.cache/ssmusic/embeddings)")
     parser.add_argument("--tempo-estimator", default=TEMPO_ESTIMATOR, choices=tempo.ESTIMATORS,
                         help=f"beat tracker of the tempo judge (default {TEMPO_ESTIMATOR}; essentia: the optional "
@@ -248,7 +265,8 @@ def run(args) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     kwargs = {"metrics": metrics, "embedding": args.embedding, "clap": args.clap, "cache_dir": args.cache_dir,
               "classifier_dir": getattr(args, "classifier", None), "labels": args.labels,
-              "tempo_estimator": args.tempo_estimator, "key_estimator": args.key_estimator}
+              "tempo_estimator": args.tempo_estimator, "key_estimator": args.key_estimator,
+              "attribute_dir": getattr(args, "attribute_judges", None)}
     check_estimators(args.tempo_estimator, args.key_estimator)  # before --seeds generates anything
     out = Path(args.out) if args.out else Path(args.generated_dir) / "evaluation.json"
     check_writable([out, out.with_name(out.stem + "_clips.json")], flag="--out")  # before minutes of judging
