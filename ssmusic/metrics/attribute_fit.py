@@ -23,18 +23,25 @@ from pathlib import Path
 import numpy as np
 
 from ssmusic.errors import SsmusicError
-from ssmusic.metrics.attributes import ATTRIBUTES, DEFAULT_ATTRIBUTE_DIR, FEATURES, attribute_label, combine
+from ssmusic.metrics.attributes import ATTRIBUTES, DEFAULT_ATTRIBUTE_DIR, FEATURES, MULTILABEL, attribute_label, combine
 
-L2_GRID = (1e-4, 1e-3, 1e-2)
+L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2)
 SCORED_SPLITS = ("valid", "test", "test_phrasing")
 
 
 def accuracy(judge, x: np.ndarray, labels: list[str]) -> dict:
-    """Share of clips whose predicted class is their label, with n and its Wilson interval."""
+    """Share of clips whose predicted class (multi-label: set of classes) is their label, with n and its
+    Wilson interval."""
     from ssmusic.metrics.statistics import share
 
-    predicted = judge.probabilities(x).argmax(-1) if len(labels) else []
-    return share([judge.classes[p] == y for p, y in zip(predicted, labels)])
+    if not len(labels):
+        return share([])
+    probabilities = judge.probabilities(x)
+    if judge.multilabel:
+        heard = [{c for c, v in zip(judge.classes, row) if v > 0.5} for row in probabilities]
+        lenient = share([set(y.split("|")) <= h for h, y in zip(heard, labels)])  # extra instruments allowed
+        return {**share([h == set(y.split("|")) for h, y in zip(heard, labels)]), "all_named_heard": lenient}
+    return share([judge.classes[p] == y for p, y in zip(probabilities.argmax(-1), labels)])
 
 
 def select(name: str, parts: dict[str, np.ndarray], rows: list[dict], kinds=FEATURES, l2_grid=L2_GRID) -> dict:
@@ -53,7 +60,7 @@ def select(name: str, parts: dict[str, np.ndarray], rows: list[dict], kinds=FEAT
     for kind in kinds:
         x = combine(kind, parts)
         for l2 in l2_grid:
-            judge = fit(x[index["train"]], train_y, name, l2=l2, kind=kind)
+            judge = fit(x[index["train"]], train_y, name, l2=l2, kind=kind, multilabel=name in MULTILABEL)
             valid = accuracy(judge, x[index["valid"]], [labels[i] for i in index["valid"]])
             candidates.append({"features": kind, "l2": l2, "valid_accuracy": valid["value"]})
             if best is None or valid["value"] > best[0]:
@@ -67,7 +74,7 @@ def select(name: str, parts: dict[str, np.ndarray], rows: list[dict], kinds=FEAT
                for split in SCORED_SPLITS if index[split]}
     counts = Counter(train_y)
     return {"judge": judge, "features": kind, "l2": l2, "n_classes": len(judge.classes), "train_clips": len(train_y),
-            "chance": round(1 / len(judge.classes), 4),
+            "chance": None if judge.multilabel else round(1 / len(judge.classes), 4),
             "majority_class": {"class": counts.most_common(1)[0][0],
                                "train_share": round(counts.most_common(1)[0][1] / len(train_y), 4)},
             "scores": scores, "prompt_ignored": ignored, "candidates": candidates}

@@ -8,7 +8,10 @@ ssmusic.metrics.attribute_fit`, which also chose each judge's features on the va
 - `drums`: present or absent (captions.csv column `drums`, yes/no);
 - `melody_instrument`: the melody's General MIDI instrument (column `melody_instrument`);
 - `melody_family`: its General MIDI family (piano, organ, guitar, reed, ...; from the melody's
-  program in `gm_programs`/`roles`), for when the instrument itself is too fine a question.
+  program in `gm_programs`/`roles`), for when the instrument itself is too fine a question;
+- `instruments`: the ensemble, every instrument of the clip (column `instruments`, 'a|b'), one
+  binary logistic regression per instrument: a clip is right when the set heard is the set named
+  (`value`), and, more leniently, when every named instrument is heard (`all_named_heard`).
 
 Features (cached per file like every judge's): `musicnn` is the music network's 200-d penultimate
 layer and its 50 tag probabilities, averaged over 3 s patches (the same cached readings the music
@@ -40,7 +43,9 @@ SILENT = "silent"
 # judge -> the captions.csv columns its label is read from, and its name in the printed table
 ATTRIBUTES = {"drums": (("drums",), "drums present/absent"),
               "melody_instrument": (("melody_instrument",), "melody instrument"),
-              "melody_family": (("gm_programs",), "melody instrument family")}
+              "melody_family": (("gm_programs",), "melody instrument family"),
+              "instruments": (("instruments",), "ensemble (the set of instruments)")}
+MULTILABEL = {"instruments"}  # judged as a set of classes (classifier.LabelClassifier multilabel)
 
 
 def melody_program(row: dict) -> int:
@@ -57,6 +62,8 @@ def attribute_label(name: str, row: dict) -> str | None:
         return None
     if name == "melody_family":
         return GM_FAMILIES[melody_program(row) // 8]
+    if name == "instruments":
+        return "|".join(sorted(set(str(row[columns[0]]).split("|"))))
     return str(row[columns[0]]).strip()
 
 
@@ -116,16 +123,30 @@ def judge_attributes(gen_items: list[tuple[Path, str | None]], ref_rows: list[di
     gen = {p: part_features(p, [path for path, _ in gen_items], cache_root, progress, "generated") for p in parts}
     ref = {p: part_features(p, [r["path"] for r in ref_rows], cache_root, progress, "reference") for p in parts}
     prompts = [prompt for _, prompt in gen_items]
-    return {name: _judge_one(name, judge, prompts, _predict(judge, gen), ref_rows, _predict(judge, ref),
-                             extra_labels or {}) for name, judge in judges.items()}
+    return {name: (_judge_set if judge.multilabel else _judge_one)(
+        name, judge, prompts, _predict(judge, gen), ref_rows, _predict(judge, ref), extra_labels or {})
+        for name, judge in judges.items()}
 
 
 def _predict(judge, parts: dict[str, np.ndarray]) -> np.ndarray:
     """[clips, classes + 1] probabilities, the last column SILENT: 1 for silent clips, 0 otherwise."""
     probabilities = judge.probabilities(combine(judge.features, parts))
     silent = parts["mel-stats"][:, :parts["mel-stats"].shape[1] // 2].max(1) < SILENT_LOG_MEL  # band means
-    probabilities[silent] = 0.0
+    probabilities[silent] = 0.0  # multi-label: no instrument heard
+    if judge.multilabel:
+        return probabilities
     return np.concatenate([probabilities, silent[:, None].astype(probabilities.dtype)], axis=1)
+
+
+def _labels(name: str, ref_rows: list[dict], extra_labels: dict) -> tuple[list[str | None], dict[str, str]]:
+    """The reference clips' labels and prompt -> label (reference captions, then --labels rows)."""
+    ref_labels = [attribute_label(name, r) for r in ref_rows]
+    prompt_labels = {r["caption"]: y for r, y in zip(ref_rows, ref_labels) if r.get("caption") and y}
+    for prompt, values in extra_labels.items():  # a --labels CSV names the attribute itself (sets as 'a|b')
+        if values.get(name):
+            prompt_labels[prompt] = "|".join(sorted(set(values[name].split("|")))) if name == "instruments" \
+                else values[name]
+    return ref_labels, prompt_labels
 
 
 def _judge_one(name: str, judge, prompts: list[str | None], gen_p: np.ndarray, ref_rows: list[dict],
@@ -134,9 +155,7 @@ def _judge_one(name: str, judge, prompts: list[str | None], gen_p: np.ndarray, r
 
     from ssmusic.metrics.adherence import adherence
 
-    ref_labels = [attribute_label(name, r) for r in ref_rows]
-    prompt_labels = {r["caption"]: y for r, y in zip(ref_rows, ref_labels) if r.get("caption") and y}
-    prompt_labels.update({p: v[name] for p, v in extra_labels.items() if v.get(name)})
+    ref_labels, prompt_labels = _labels(name, ref_rows, extra_labels)
     unknown = {p for p, y in prompt_labels.items() if y not in judge.classes}  # a class the train split lacks
     with_silent = SimpleNamespace(label=judge.label, classes=[*judge.classes, SILENT])
     result = adherence(with_silent, prompts, gen_p, {p: y for p, y in prompt_labels.items() if p not in unknown},
@@ -150,20 +169,60 @@ def _judge_one(name: str, judge, prompts: list[str | None], gen_p: np.ndarray, r
     return result
 
 
+def _with_ceiling(hits: list[bool], ceiling_hits: list[bool]) -> dict:
+    """A share with n and Wilson interval, beside the same share on the real clips and their ratio."""
+    from ssmusic.metrics.statistics import share
+
+    result, ceiling = share(hits), share(ceiling_hits)
+    result.update({"ceiling": ceiling.get("value"), "ceiling_ci95": ceiling.get("ci95"), "ceiling_clips": ceiling["n"]})
+    if result.get("value") is not None and result["ceiling"]:
+        result["ratio"] = round(result["value"] / result["ceiling"], 4)
+    return result
+
+
+def _judge_set(name: str, judge, prompts: list[str | None], gen_p: np.ndarray, ref_rows: list[dict],
+               ref_p: np.ndarray, extra_labels: dict) -> dict:
+    """The multi-label judge: the set heard (probability above 0.5) against the set named."""
+    ref_labels, prompt_labels = _labels(name, ref_rows, extra_labels)
+    classes = set(judge.classes)
+    named = {p: set(y.split("|")) for p, y in prompt_labels.items() if set(y.split("|")) <= classes}
+    heard = [{c for c, v in zip(judge.classes, row) if v > 0.5} for row in gen_p]
+    real_heard = [{c for c, v in zip(judge.classes, row) if v > 0.5} for row in ref_p]
+    keep = [i for i, p in enumerate(prompts) if p in named]
+    real = [(set(y.split("|")), h) for y, h in zip(ref_labels, real_heard) if y and set(y.split("|")) <= classes]
+    base = {"attribute": name, "label": ATTRIBUTES[name][1], "features": judge.features, "classes": len(classes),
+            "labelled": len(keep), "unlabelled": len(prompts) - len(keep)}
+    if not keep:
+        return {"skipped": f"no generated prompt has known {name} (prompts must be captions of the reference)", **base}
+    result = {**base, **_with_ceiling([heard[i] == named[prompts[i]] for i in keep], [h == y for y, h in real])}
+    result["all_named_heard"] = _with_ceiling([named[prompts[i]] <= heard[i] for i in keep], [y <= h for y, h in real])
+    result["silent_clips"] = int(sum(not heard[i] for i in keep))
+    return result
+
+
 def table_rows(entry: dict) -> list[str]:
     """Markdown rows (| judge | generated | ceiling |) of evaluate's 'attributes' result."""
     if "skipped" in entry:
         return [f"| attributes | skipped | {entry['skipped']} |"]
     rows = []
-    for name, result in entry.items():
+    for result in entry.values():
         if "skipped" in result:
             rows.append(f"| {result['label']} | skipped | {result['skipped']} |")
             continue
-        low, high = result["ci95"]
-        ceiling = "n/a" if result["ceiling"] is None else (
-            "{:.0%} [{:.0%}, {:.0%}] n={}".format(result["ceiling"], *result["ceiling_ci95"], result["ceiling_clips"]))
-        rows.append(f"| {result['label']} | {result['value']:.0%} [{low:.0%}, {high:.0%}] n={result['n']} | "
-                    f"ceiling (real clips) {ceiling}; ratio {result.get('ratio', 'n/a')}; chance "
-                    f"{result['chance']:.0%}; most predicted {result['most_predicted']['class']} "
-                    f"({result['most_predicted']['share']:.0%}); {result['features']} |")
+        details = [result["features"]]
+        if "chance" in result:
+            top = result["most_predicted"]
+            details = [f"chance {result['chance']:.0%}", f"most predicted {top['class']} ({top['share']:.0%})", *details]
+        rows.append(_row(result["label"], result, details))
+        if "all_named_heard" in result:
+            rows.append(_row("ensemble: every named instrument heard", result["all_named_heard"], []))
     return rows
+
+
+def _row(label: str, result: dict, details: list[str]) -> str:
+    def share(value, ci95, n):
+        return "n/a" if value is None else "{:.0%} [{:.0%}, {:.0%}] n={}".format(value, *ci95, n)
+
+    ceiling = share(result["ceiling"], result.get("ceiling_ci95"), result.get("ceiling_clips"))
+    return (f"| {label} | {share(result['value'], result['ci95'], result['n'])} | ceiling (real clips) {ceiling}; "
+            f"ratio {result.get('ratio', 'n/a')}{''.join('; ' + d for d in details)} |")

@@ -25,21 +25,26 @@ DEFAULT_CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "assets" / "cl
 
 
 class LabelClassifier:
+    """One class per clip (softmax), or with `multilabel` any set of the classes ('a|b' labels; one
+    sigmoid per class, present above 0.5)."""
+
     def __init__(self, classes: list[str], weight: torch.Tensor, bias: torch.Tensor, mean: torch.Tensor,
-                 std: torch.Tensor, label: str, features: str = "mel-stats") -> None:
-        self.classes, self.label, self.features = classes, label, features
+                 std: torch.Tensor, label: str, features: str = "mel-stats", multilabel: bool = False) -> None:
+        self.classes, self.label, self.features, self.multilabel = classes, label, features, multilabel
         self.weight, self.bias, self.mean, self.std = weight, bias, mean, std
 
     def probabilities(self, clip_features: np.ndarray) -> np.ndarray:
-        """[n, 128] clip features (mean over windows) -> [n, classes]"""
+        """[n, dim] clip features (mean over windows) -> [n, classes]"""
         x = (torch.as_tensor(clip_features, dtype=torch.float32) - self.mean) / self.std
-        return torch.softmax(x @ self.weight.T + self.bias, dim=-1).numpy()
+        logits = x @ self.weight.T + self.bias
+        return (torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)).numpy()
 
     def save(self, directory: Path, metrics: dict) -> None:
         save_tensors({"weight": self.weight, "bias": self.bias, "mean": self.mean, "std": self.std},
                      directory / "classifier.safetensors")
         write_json_atomic(directory / "classifier.json", {"label": self.label, "classes": self.classes,
-                                                          "features": self.features, **metrics})
+                                                          "features": self.features, "multilabel": self.multilabel,
+                                                          **metrics})
 
     @classmethod
     def load(cls, directory: Path = DEFAULT_CLASSIFIER_DIR) -> "LabelClassifier":
@@ -49,30 +54,35 @@ class LabelClassifier:
         info = read_json(directory / "classifier.json")
         t = load_tensors(directory / "classifier.safetensors")
         features = {"mel-stats clip mean": "mel-stats"}.get(info.get("features"), info.get("features", "mel-stats"))
-        return cls(info["classes"], t["weight"], t["bias"], t["mean"], t["std"], info["label"], features)
+        return cls(info["classes"], t["weight"], t["bias"], t["mean"], t["std"], info["label"], features,
+                   bool(info.get("multilabel", False)))
 
 
 def fit(features: np.ndarray, labels: list[str], label: str, epochs: int = 300, l2: float = 1e-3,
-        seed: int = 0, kind: str = "mel-stats") -> LabelClassifier:
-    """Multinomial logistic regression (L-BFGS, L2 penalty `l2`) on standardised clip features of `kind`."""
+        seed: int = 0, kind: str = "mel-stats", multilabel: bool = False) -> LabelClassifier:
+    """Multinomial logistic regression (L-BFGS, L2 penalty `l2`) on standardised clip features of `kind`;
+    `multilabel`: labels are 'a|b' sets, one binary logistic regression per class."""
     torch.manual_seed(seed)
-    classes = sorted(set(labels))
+    sets = [v.split("|") for v in labels] if multilabel else None
+    classes = sorted({c for s in sets for c in s}) if sets else sorted(set(labels))
     x = torch.as_tensor(features, dtype=torch.float32)
     mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
     x = (x - mean) / std
-    y = torch.tensor([classes.index(v) for v in labels])
+    y = (torch.tensor([[c in s for c in classes] for s in sets], dtype=torch.float32) if sets
+         else torch.tensor([classes.index(v) for v in labels]))
+    data_loss = torch.nn.functional.binary_cross_entropy_with_logits if sets else torch.nn.functional.cross_entropy
     weight = torch.zeros(len(classes), x.shape[1], requires_grad=True)
     bias = torch.zeros(len(classes), requires_grad=True)
     optimizer = torch.optim.LBFGS([weight, bias], max_iter=epochs, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ weight.T + bias, y) + l2 * weight.pow(2).sum()
+        loss = data_loss(x @ weight.T + bias, y) + l2 * weight.pow(2).sum()
         loss.backward()
         return loss
 
     optimizer.step(closure)
-    return LabelClassifier(classes, weight.detach(), bias.detach(), mean, std, label, kind)
+    return LabelClassifier(classes, weight.detach(), bias.detach(), mean, std, label, kind, multilabel)
 
 
 def clip_features(paths: list[Path], progress: bool = True) -> np.ndarray:

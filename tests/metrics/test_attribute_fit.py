@@ -26,7 +26,7 @@ def test_the_features_that_carry_the_attribute_are_chosen_on_valid():
     assert chosen["scores"]["test"]["n"] == 20 and len(chosen["scores"]["test"]["ci95"]) == 2
     noise_only = [c["valid_accuracy"] for c in chosen["candidates"] if c["features"] == "musicnn"]
     assert max(noise_only) < 0.8                               # noise judged as noise: near chance
-    assert chosen["chance"] == 0.5 and len(chosen["candidates"]) == 9
+    assert chosen["chance"] == 0.5 and len(chosen["candidates"]) == 12
 
 
 def test_features_that_ignore_the_attribute_give_a_chance_judge():
@@ -42,3 +42,16 @@ def test_a_dataset_without_the_v2_columns_stops_before_any_feature(tmp_path):
     with pytest.raises(SystemExit, match="expected demo data v2"):
         main([str(tmp_path), "--out", str(tmp_path / "judges"), "--results", str(tmp_path / "r.json")])
     assert not (tmp_path / "judges").exists()
+
+
+def test_a_multi_label_judge_hears_the_set_of_instruments():
+    rows = _rows()
+    rng = np.random.default_rng(2)
+    for i, r in enumerate(rows):
+        r["instruments"] = "|".join(name for bit, name in enumerate(("piano", "tuba", "harp")) if (i % 7 + 1) >> bit & 1)
+    x = rng.normal(size=(len(rows), 6))
+    x[:, :3] += 8 * np.array([[name in r["instruments"].split("|") for name in ("piano", "tuba", "harp")] for r in rows])
+    chosen = select("instruments", {"musicnn": x, "mel-stats": rng.normal(size=(len(rows), 4))}, rows)
+    assert chosen["judge"].multilabel and chosen["judge"].classes == ["harp", "piano", "tuba"]
+    assert chosen["scores"]["test"]["value"] >= 0.9 and chosen["chance"] is None
+    assert chosen["prompt_ignored"]["test"]["value"] < 0.3     # each clip against the next clip's set
