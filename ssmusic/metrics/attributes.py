@@ -166,6 +166,12 @@ def _judge_one(name: str, judge, prompts: list[str | None], gen_p: np.ndarray, r
                    "prompts_with_unknown_class": sum(p in unknown for p in prompts)})
     if result.get("value") is not None and result.get("ceiling"):
         result["ratio"] = round(result["value"] / result["ceiling"], 4)
+    if len(judge.classes) == 2 and labelled:  # drums: asked for vs asked without, a generator that never plays
+        from ssmusic.metrics.statistics import share  # them scores 50% overall and 0% when asked
+
+        classes = [*judge.classes, SILENT]
+        said = [(prompt_labels[prompts[i]], classes[int(gen_p[i].argmax())]) for i in labelled]
+        result["per_label"] = {y: share([p == y for want, p in said if want == y]) for y in judge.classes}
     return result
 
 
@@ -213,6 +219,8 @@ def table_rows(entry: dict) -> list[str]:
         if "chance" in result:
             top = result["most_predicted"]
             details = [f"chance {result['chance']:.0%}", f"most predicted {top['class']} ({top['share']:.0%})", *details]
+            details[:0] = [f"asked {y}: {v['value']:.0%} n={v['n']}" for y, v in result.get("per_label", {}).items()
+                           if "value" in v]
         rows.append(_row(result["label"], result, details))
         if "all_named_heard" in result:
             rows.append(_row("ensemble: every named instrument heard", result["all_named_heard"], []))

@@ -71,6 +71,8 @@ def test_held_tones_asked_for_drums_fail_and_the_real_clips_reach_the_ceiling(v2
     assert drums["value"] == 0.0 and drums["n"] == 2 and drums["ci95"][1] < 0.7     # no drums heard
     assert drums["ceiling"] == 1.0 and drums["ceiling_clips"] == 4 and drums["ratio"] == 0.0
     assert drums["most_predicted"] == {"class": "no", "share": 1.0}
+    assert drums["per_label"]["yes"]["value"] == 0.0 and drums["per_label"]["yes"]["n"] == 2
+    assert "n" in drums["per_label"]["no"] and "value" not in drums["per_label"]["no"]   # no clip asked for none
     echoed = evaluate(echo, ref, ["attributes"], split="test", cache_dir=cache, progress=False, attribute_dir=judges)
     for name in ("drums", "melody_instrument", "instruments"):
         entry = echoed["attributes"][name]
@@ -96,6 +98,7 @@ def test_the_command_prints_accuracy_with_n_interval_ceiling_and_ratio(v2, tmp_p
     generated, beside = rows["drums present/absent"]
     assert "0% [" in generated and "n=2" in generated
     assert "ceiling (real clips) 100% [" in beside and "n=4" in beside and "ratio 0.0" in beside
+    assert "asked yes: 0% n=2" in beside
     assert "n=0" not in rows["melody instrument"][0]
     for label in ("ensemble (the set of instruments)", "ensemble: every named instrument heard"):
         assert "n=2" in rows[label][0] and "ceiling (real clips) 100% [" in rows[label][1]
