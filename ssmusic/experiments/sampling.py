@@ -8,8 +8,9 @@ Each setting generates the split's captions once per seed (`evaluate --seeds`, r
 judged; a figure is its mean over seeds. **The rule**: rank the settings on each criterion below
 (1 = best, ties share the mean rank) and pick the lowest mean rank. Motion enters twice (frozen run
 and onset rate, each as its distance |log(generated / real)| from the real clips' median), beside
-instrument adherence (the mel-stats classifier and the music network's tags), the music network's
-distance to the reference, tempo hits, mode given the tonic and tag KL.
+instrument adherence (the mel-stats classifier and the music network's tags; on demo v2 the attribute
+judges' melody instrument and drums), the music network's distance to the reference, tempo hits, mode
+given the tonic and tag KL. A criterion no setting was judged on (v1's classifier on v2) is left out.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from pathlib import Path
 
 # criterion -> (path in the over-seeds table, direction: +1 higher is better, -1 lower, 0 = |log| lower)
 CRITERIA = {
-    "instrument adherence (classifier)": ("adherence.value", +1),
+    "instrument adherence (classifier)": ("adherence.value", +1),   # demo v1's ten instruments
+    "melody instrument (attribute judge)": ("attributes.melody_instrument.value", +1),  # demo v2
+    "drums present or absent (attribute judge)": ("attributes.drums.value", +1),       # demo v2
     "tag adherence (music network)": ("tag_adherence.value", +1),
     "music-network distance": ("music_fd.value", -1),
     "frozen run vs real": ("motion.frozen_run_s.ratio", 0),
