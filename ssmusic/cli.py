@@ -322,7 +322,8 @@ def _register_codec(sub: argparse._SubParsersAction) -> None:
 
         return run_fit(args)
 
-    parser = _add(sub, "codec", "fit the offline transform codec (k-means residual VQ) on audio", run)
+    parser = _add(sub, "codec", "fit the offline transform codec (k-means residual VQ) on audio, or train its "
+                  "learned decoder", run)
     codec_sub = parser.add_subparsers(title="codec commands", metavar="CODEC_COMMAND", required=True)
     fit = codec_sub.add_parser("fit", help="fit codebooks on AUDIO_DIR (a demo dataset uses its train split)")
     fit.set_defaults(run=run, command="codec fit")
@@ -334,6 +335,17 @@ def _register_codec(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--iters", type=int, default=20, help="k-means iterations per codebook")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--name", default=None, help="name recorded in codec.json")
+
+    def run_train(args: argparse.Namespace) -> int:
+        from ssmusic.training.vocoder import run as train_decoder
+
+        return train_decoder(args)
+
+    from ssmusic.training.vocoder_config import add_arguments
+
+    train = codec_sub.add_parser("train-decoder", help="train the mel codec's learned decoder (CPU, resumable)")
+    train.set_defaults(run=run_train, command="codec train-decoder")
+    add_arguments(train)
 
 
 def _register_export(sub: argparse._SubParsersAction) -> None:

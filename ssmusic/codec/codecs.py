@@ -134,10 +134,12 @@ def _load_hf(name: str):
     return load_pretrained("codec", name, load, "pass --codec DIR", files="config.json + model.safetensors")
 
 
-def load_codec(name_or_path: str | None = None, device: str | torch.device = "cpu") -> Codec:
+def load_codec(name_or_path: str | None = None, device: str | torch.device = "cpu",
+               decoder: str | None = None) -> Codec:
     """None or 'ssmusic-mel-22k' -> the shipped offline codec; a directory with codec.json -> a
     transform codec; 'descript/dac_44khz', 'facebook/encodec_32khz' or a local HF directory -> DAC /
-    EnCodec via transformers."""
+    EnCodec via transformers. `decoder` ("vocoder" or "griffin-lim"; mel codecs only): how a mel
+    codec turns codes into audio; None = the codec's own default (the shipped codec: vocoder)."""
     from ssmusic.codec.transform import TransformCodec
 
     name = name_or_path or DEFAULT_CODEC
@@ -145,11 +147,14 @@ def load_codec(name_or_path: str | None = None, device: str | torch.device = "cp
         if not (DEFAULT_CODEC_DIR / "codec.json").is_file():
             raise SsmusicError(f"{DEFAULT_CODEC_DIR}: the offline codec is missing from this installation; "
                                "reinstall ssmusic from a full clone")
-        return Codec(TransformCodec.load(DEFAULT_CODEC_DIR), DEFAULT_CODEC).to(device)
+        return Codec(TransformCodec.load(DEFAULT_CODEC_DIR, decoder), DEFAULT_CODEC).to(device)
     path = Path(name)
     if (path / "codec.json").is_file():
-        return Codec(TransformCodec.load(path), str(path)).to(device)
+        return Codec(TransformCodec.load(path, decoder), str(path)).to(device)
     if path.exists() and not (path / "config.json").is_file():
         raise SsmusicError(f"{path}: not a codec directory (expected codec.json, or a transformers "
                            "DAC/EnCodec config.json + weights)")
+    if decoder is not None:
+        raise SsmusicError(f"codec {name}: --decoder {decoder} applies to the mel codec only; "
+                           "DAC and EnCodec have their own decoders")
     return Codec(HFCodec(_load_hf(name)), name).to(device)

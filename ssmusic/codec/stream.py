@@ -43,7 +43,10 @@ CONTEXT_VERSION = 2
 
 
 def default_tolerance(codec: Codec) -> float:
-    return GRIFFIN_LIM_TOLERANCE if getattr(codec.backend, "position_dependent", False) else TOLERANCE
+    """Griffin-Lim's (a mel codec decoding without its learned decoder) or the exact one."""
+    backend = codec.backend
+    griffin_lim = getattr(backend, "position_dependent", False) and getattr(backend, "vocoder", None) is None
+    return GRIFFIN_LIM_TOLERANCE if griffin_lim else TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def codec_fingerprint(codec: Codec, tolerance: float) -> str:
 
     backend = codec.backend
     tensors = [p.detach() for p in backend.model.parameters()] if hasattr(backend, "model") else [backend.codebooks]
+    if getattr(backend, "vocoder", None) is not None:  # the learned decoder's weights decide its reach
+        tensors += [p.detach() for p in backend.vocoder.parameters()]
     checksum = sum(float(t.double().abs().sum()) for t in tensors)
     config = getattr(backend, "config", None)
     key = (f"v{CONTEXT_VERSION}|{codec.name}|{codec.sample_rate}|{codec.frame_rate}|{codec.card}|"

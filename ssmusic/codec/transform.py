@@ -1,12 +1,12 @@
 """The offline codec family: a fixed signal transform + residual VQ codebooks fitted by k-means.
 
-No neural network and nothing to download: the codebooks are a few MB shipped in the package, and
-fitting them takes minutes on a CPU (`ssmusic codec fit AUDIO_DIR --out DIR`).
+Nothing to download: the codebooks (and the learned decoder's weights) are a few MB shipped in the
+package, and fitting the codebooks takes minutes on a CPU (`ssmusic codec fit AUDIO_DIR --out DIR`).
 
 Two transforms (chosen between by measurement, see docs/codec.md):
-- "mel":  log-mel spectrogram frames are quantized; decoding inverts mel -> linear magnitude and
-          recovers phase with (fast) Griffin-Lim. Phase is not coded, so waveform SNR is low, but
-          the spectrogram - what is heard - is kept.
+- "mel":  log-mel spectrogram frames are quantized. Two decoders: a learned one (ssmusic.codec.vocoder,
+          the shipped codec's default; its weights sit beside the codebooks) and Griffin-Lim, which
+          inverts mel -> linear magnitude and recovers phase iteratively (no weights; phasey).
 - "mdct": MDCT coefficient frames (sine window, 50% overlap, perfect reconstruction when
           unquantized) are quantized directly; decoding is the inverse MDCT.
 """
@@ -38,17 +38,28 @@ class TransformCodecConfig:
     n_codebooks: int = 8
     griffin_lim_iters: int = 32
     name: str = "ssmusic-mel-22k"
+    decoder: str = "griffin-lim"  # mel: "vocoder" (vocoder.safetensors beside codec.json) or "griffin-lim"
 
     def __post_init__(self) -> None:
         if self.transform not in ("mel", "mdct"):
             raise SsmusicError(f"codec.json transform: expected 'mel' or 'mdct', got {self.transform!r}")
+        if self.decoder not in DECODERS:
+            raise SsmusicError(f"codec.json decoder: expected one of {DECODERS}, got {self.decoder!r}")
+
+
+DECODERS = ("vocoder", "griffin-lim")
 
 
 class TransformCodec:
     """Implements the codec protocol (see ssmusic.codec.codecs.Codec)."""
 
-    def __init__(self, config: TransformCodecConfig, codebooks: torch.Tensor, scale: float = 1.0) -> None:
+    def __init__(self, config: TransformCodecConfig, codebooks: torch.Tensor, scale: float = 1.0,
+                 vocoder: torch.nn.Module | None = None) -> None:
+        if (config.decoder == "vocoder") != (vocoder is not None) and config.transform == "mel":
+            raise SsmusicError(f"codec {config.name}: decoder {config.decoder!r} needs "
+                               f"{'a' if vocoder is None else 'no'} learned decoder")
         self.config = config
+        self.vocoder = vocoder
         self.codebooks = codebooks.float()  # [K, card, dim]
         self.scale = scale  # feature scale applied before quantization (mdct)
         self.name = config.name
@@ -56,7 +67,9 @@ class TransformCodec:
         self.frame_rate = config.sample_rate / config.hop
         self.card = config.card
         self.n_codebooks = codebooks.shape[0]
-        self.position_dependent = config.transform == "mel"  # Griffin-Lim's initial phases
+        # Griffin-Lim's initial phases and the learned decoder's absolute-time phases depend on
+        # where a window sits in the clip
+        self.position_dependent = config.transform == "mel"
         if config.transform == "mel":
             self.window = torch.hann_window(config.n_fft)
             self.mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
@@ -76,6 +89,8 @@ class TransformCodec:
         for name in ("codebooks", "window", "mel", "mel_pinv", "basis"):
             if hasattr(self, name):
                 setattr(self, name, getattr(self, name).to(device))
+        if self.vocoder is not None:
+            self.vocoder.to(device)
         return self
 
     # ---- transform ----------------------------------------------------------------------------
@@ -93,6 +108,9 @@ class TransformCodec:
         """frames [B, T, dim] -> audio [B, length]. `first_frame`: the absolute index of frame 0
         (a window of a longer clip), which fixes Griffin-Lim's initial phases."""
         c = self.config
+        if self.vocoder is not None:
+            wav = self.vocoder(feats, first_frame)
+            return F.pad(wav, (0, max(0, length - wav.shape[-1])))[..., :length]
         if c.transform == "mel":
             magnitude = torch.clamp(self.mel_pinv @ torch.exp(feats).transpose(1, 2), min=0)
             return self._griffin_lim(magnitude, length, first_frame)
@@ -159,14 +177,29 @@ class TransformCodec:
         directory = Path(directory)
         save_tensors({"codebooks": self.codebooks.contiguous(), "scale": torch.tensor([self.scale])},
                      directory / "codebooks.safetensors")
+        if self.vocoder is not None:
+            self.vocoder.save(directory)
         write_json_atomic(directory / "codec.json", asdict(self.config))
 
     @classmethod
-    def load(cls, directory: str | Path) -> "TransformCodec":
+    def load(cls, directory: str | Path, decoder: str | None = None) -> "TransformCodec":
+        """`decoder`: None = codec.json's; "griffin-lim" or "vocoder" (a mel codec) overrides it."""
+        from dataclasses import replace
+
         directory = Path(directory)
         config = from_dict(TransformCodecConfig, read_json(directory / "codec.json"), str(directory / "codec.json"))
+        if decoder is not None:
+            if config.transform != "mel":
+                raise SsmusicError(f"codec {config.name}: decoder {decoder!r} is for mel codecs; "
+                                   f"{config.transform} decodes with its inverse transform")
+            config = replace(config, decoder=decoder)
         tensors = load_tensors(directory / "codebooks.safetensors")
-        return cls(config, tensors["codebooks"], float(tensors["scale"][0]))
+        vocoder = None
+        if config.transform == "mel" and config.decoder == "vocoder":
+            from ssmusic.codec.vocoder import Vocoder
+
+            vocoder = Vocoder.load(directory)
+        return cls(config, tensors["codebooks"], float(tensors["scale"][0]), vocoder)
 
 
 def initial_phase(bins: int, frames: torch.Tensor) -> torch.Tensor:
