@@ -1,4 +1,5 @@
-"""Codecs for the streaming benchmarks: the shipped Griffin-Lim codec, and DAC-44k / EnCodec-32k
+"""Codecs for the streaming benchmarks: the shipped mel codec with its learned decoder and with
+Griffin-Lim, and DAC-44k / EnCodec-32k
 with their released architectures and random weights (their weights cannot be downloaded here).
 Random weights do not change a convolutional decoder's reach (its receptive field is the
 architecture's); EnCodec's LSTM memory does depend on its weights, so its number is for these."""
@@ -28,4 +29,6 @@ def encodec_32k() -> Codec:
     return Codec(HFCodec(EncodecModel(config).eval()), "encodec_32khz-architecture-random-weights")
 
 
-CODECS = {"griffin-lim": load_codec, "dac44k": dac_44k, "encodec32k": encodec_32k}
+CODECS = {"vocoder": lambda: load_codec(decoder="vocoder"), "griffin-lim": lambda: load_codec(decoder="griffin-lim"),
+          "dac44k": dac_44k, "encodec32k": encodec_32k}
+SHIPPED = ("vocoder", "griffin-lim")  # the shipped codec's decoders

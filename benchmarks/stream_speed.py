@@ -1,9 +1,11 @@
 """Time to first audio and real-time factor of TextToMusic.stream on this machine.
 
-    python benchmarks/stream_speed.py [--models shipped,dac44k] [--seconds 10] [--chunk-seconds 0.5]
-        [--runs 3] [--out results/stream_speed.json]
+    python benchmarks/stream_speed.py [--models shipped,shipped-griffin-lim,dac44k] [--seconds 10]
+        [--chunk-seconds 0.5] [--runs 3] [--out results/stream_speed.json]
 
-shipped: the default model (6.3M SiMBA over the Griffin-Lim codec's first codebook, 43 frames/s).
+shipped: the default model (6.3M SiMBA over the mel codec's first codebook, 43 frames/s), decoded by
+         the codec's default decoder (its learned decoder); shipped-griffin-lim: the same decoded by
+         Griffin-Lim.
 dac44k:  the same LM architecture with random weights over DAC-44k's first codebook (card 1024,
          86 frames/s; the papers' setting), decoded by DAC-44k's architecture with random weights.
 Per model: after a warm-up (which also measures the codec's stream context, cached on disk), the
@@ -69,7 +71,10 @@ def timed(function) -> float:
 
 
 def bench(name: str, seconds: float, chunk_seconds: float, runs: int) -> dict:
-    model = TextToMusic.from_pretrained() if name == "shipped" else dac44k_model()
+    if name in ("shipped", "shipped-griffin-lim"):
+        model = TextToMusic.from_pretrained(decoder="griffin-lim" if name == "shipped-griffin-lim" else None)
+    else:
+        model = dac44k_model()
     from ssmusic.codec.stream import stream_context
 
     context = stream_context(model.codec)
@@ -80,6 +85,7 @@ def bench(name: str, seconds: float, chunk_seconds: float, runs: int) -> dict:
     median = lambda key: statistics.median(r[key] for r in streams)  # noqa: E731
     record = {
         "model": name, "lm_parameters": model.lm.num_parameters(), "codec": model.codec.name,
+        "decoder": getattr(getattr(model.codec.backend, "config", None), "decoder", None),
         "frame_rate": model.config.frame_rate, "context_frames": vars(context),
         "seconds": seconds, "chunk_seconds": chunk_seconds, "runs": streams,
         "median": {"time_to_first_audio_s": median("time_to_first_audio_s"), "total_s": median("total_s"),

@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
+from ssmusic.codec import add_decoder_argument
 from ssmusic.errors import SsmusicError
 from ssmusic.threads import set_wait_policy
 
@@ -290,6 +291,7 @@ def _register_codebooks(sub: argparse._SubParsersAction) -> None:
                         "instrument classifier); its label column is read from captions.csv when present")
     parser.add_argument("--clip-seconds", type=float, default=10.0, help="first seconds of each file (0 = whole file)")
     parser.add_argument("--max-files", type=int, default=0, help="0 = all")
+    add_decoder_argument(parser)
     parser.add_argument("--out", default="codebooks.json", help="results JSON; the .md table and .png plot go "
                         "beside it (default codebooks.json)")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ssmusic.checks import check_device, check_seconds, check_writable
+from ssmusic.codec import add_decoder_argument
 from ssmusic.data.captions import read_csv
 from ssmusic.errors import SsmusicError
 from ssmusic.io.atomic import write_json_atomic
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
     jobs, sampling = _checked(args)
     audio_prompt = read_audio(args.audio_prompt) if args.audio_prompt else None
-    model = TextToMusic.from_pretrained(args.checkpoint, device=args.device)
+    model = TextToMusic.from_pretrained(args.checkpoint, device=args.device, decoder=args.decoder)
     model.lm.set_decode_dtype(args.decode_dtype).set_state_dtype(args.state_dtype)
     model.lm.cuda_graphs = args.cuda_graphs
     if args.compile:
@@ -262,6 +263,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-seconds", type=float, default=0.5,
                         help="with --stream: audio per chunk (default 0.5)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu): the LM, codec and text encoder")
+    add_decoder_argument(parser)
     parser.add_argument("--decode-dtype", choices=["float32", "bfloat16", "int8"], default="float32",
                         help="weights the LM streams per token (bfloat16/int8: faster, logits within ~1%% of "
                              "float32; int8 is CPU only; default float32, the reference)")

@@ -77,9 +77,11 @@ class TextToMusic:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device = "cpu",
-                        codec: str | None = None, text_encoder: str | None = None) -> "TextToMusic":
+                        codec: str | None = None, text_encoder: str | None = None,
+                        decoder: str | None = None) -> "TextToMusic":
         """Load a model dir (None = the shipped default). `codec`/`text_encoder` override where
-        the pipeline.json names them (e.g. a local copy of weights named by hub id)."""
+        the pipeline.json names them (e.g. a local copy of weights named by hub id); `decoder`
+        picks the mel codec's decoder ("vocoder" or "griffin-lim"; None = the codec's default)."""
         from ssmusic.codec.codecs import load_codec
         from ssmusic.model.lm import MusicLM
         from ssmusic.text import load_text_encoder
@@ -100,7 +102,7 @@ class TextToMusic:
         def inside(name: str) -> str:  # pipeline.json may name a directory inside the model directory
             return str(model_dir / name) if not Path(name).is_absolute() and (model_dir / name).is_dir() else name
 
-        audio_codec = load_codec(codec or inside(config.codec), device=device)
+        audio_codec = load_codec(codec or inside(config.codec), device=device, decoder=decoder)
         text = load_text_encoder(text_encoder or inside(config.text_encoder), device=device)
         if text.dim != lm_config.text_dim:
             raise SsmusicError(

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ssmusic.codec import DECODERS
 from ssmusic.io.atomic import read_json, write_json_atomic
 from ssmusic.config import from_dict
 from ssmusic.errors import SsmusicError
@@ -47,8 +48,6 @@ class TransformCodecConfig:
             raise SsmusicError(f"codec.json decoder: expected one of {DECODERS}, got {self.decoder!r}")
 
 
-DECODERS = ("vocoder", "griffin-lim")
-
 
 class TransformCodec:
     """Implements the codec protocol (see ssmusic.codec.codecs.Codec)."""
@@ -69,7 +68,8 @@ class TransformCodec:
         self.n_codebooks = codebooks.shape[0]
         # Griffin-Lim's initial phases and the learned decoder's absolute-time phases depend on
         # where a window sits in the clip
-        self.position_dependent = config.transform == "mel"
+        self.position_dependent = config.transform == "mel" and (
+            vocoder is None or bool(vocoder.config.absolute_phase))
         if config.transform == "mel":
             self.window = torch.hann_window(config.n_fft)
             self.mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)

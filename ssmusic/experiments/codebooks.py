@@ -139,9 +139,10 @@ def _measure_files(rows: list[dict], directory: str | Path, codec, clip_seconds:
 
 def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, clap: str | None = None,
                    classifier_dir: str | Path | None = None, clip_seconds: float = 10.0, max_files: int = 0,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, decoder: str | None = None) -> dict:
     """Measure reconstructions from the first k codebooks (k = 1..K) of `codec` (a loaded Codec or a
-    name / directory for load_codec; None = the offline default) on the audio of `directory`."""
+    name / directory for load_codec, decoding with `decoder`; None = the offline default) on the
+    audio of `directory`."""
     from ssmusic.io.audio import resample
     from ssmusic.codec.codecs import load_codec
     from ssmusic.metrics.classifier import DEFAULT_CLASSIFIER_DIR, LabelClassifier
@@ -149,7 +150,7 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
     from ssmusic.experiments.codebook_controls import load_network, network_features
     from ssmusic.metrics.evaluate import collect_rows
 
-    codec = codec if codec is not None and not isinstance(codec, str) else load_codec(codec)
+    codec = codec if codec is not None and not isinstance(codec, str) else load_codec(codec, decoder=decoder)
     rows = collect_rows(directory, split)[: max_files or None]
     if split and "split" not in rows[0]:
         raise SsmusicError(f"--split {split}: {Path(directory) / 'captions.csv'} has no 'split' column (or is missing)")
@@ -184,7 +185,9 @@ def codebook_sweep(directory: str | Path, codec=None, split: str | None = None, 
     for row, prediction in zip(rows, summary["predictions"]):
         path = Path(row["path"])
         prediction["path"] = str(path.relative_to(directory) if path.is_relative_to(directory) else path)
-    return {"directory": str(directory), "split": split, "codec": codec.name, "n_codebooks": codec.n_codebooks,
+    backend_config = getattr(codec.backend, "config", None)
+    return {"directory": str(directory), "split": split, "codec": codec.name,
+            "decoder": getattr(backend_config, "decoder", None), "n_codebooks": codec.n_codebooks,
             "card": codec.card, "frame_rate": round(codec.frame_rate, 3), "sample_rate": codec.sample_rate,
             "clips": len(clips), "skipped": skipped, "clip_seconds": clip_seconds, "embedding": embedding_name,
             "classifier": {"label": classifier.label, "classes": len(classifier.classes),
@@ -276,7 +279,7 @@ def run(args) -> int:
         raise SsmusicError(f"--out {out}: expected a .json path (the .md table and .png plot go beside it)")
     check_writable([out, out.with_suffix(".md"), out.with_suffix(".png")], flag="--out")  # before minutes of work
     result = codebook_sweep(args.audio_dir, args.codec, args.split, args.clap, args.classifier, args.clip_seconds,
-                            args.max_files)
+                            args.max_files, decoder=args.decoder)
     table = markdown(result)
     write_json_atomic(out, {"command": " ".join(["ssmusic", *sys.argv[1:]]), **result})
     write_text_atomic(out.with_suffix(".md"), table + "\n")

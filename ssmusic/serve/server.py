@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ssmusic.codec import add_decoder_argument
 from ssmusic.errors import BadValue, SsmusicError
 
 log = logging.getLogger("ssmusic.serve")
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                         help="log one line per HTTP request on stderr (default on; job events are always logged)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    add_decoder_argument(parser)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
 
 
@@ -83,13 +85,13 @@ def check_arguments(args: argparse.Namespace) -> None:
     resolve_model_dir(args.checkpoint)  # a missing or wrong folder, said before the port is taken
 
 
-def load_warm_model(checkpoint, device: str = "cpu"):
+def load_warm_model(checkpoint, device: str = "cpu", decoder: str | None = None):
     """The TextToMusic a demo serves, with its first-visitor costs paid up front, and its measured
     real-time factor (seconds of work per second of audio, for the queue's wait estimates)."""
     from ssmusic.codec.stream import stream_context
     from ssmusic.pipeline import TextToMusic
 
-    model = TextToMusic.from_pretrained(checkpoint, device=device)
+    model = TextToMusic.from_pretrained(checkpoint, device=device, decoder=decoder)
     stream_context(model.codec)  # measured once (cached on disk), not on the first visitor's time
     rtf = 1.0
     for attempt in range(2):  # the first calls into torch are slow; the second one is timed
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     sock = _listen(args.host, args.port)
-    model, rtf = load_warm_model(args.checkpoint, args.device)
+    model, rtf = load_warm_model(args.checkpoint, args.device, args.decoder)
     temporary = args.outputs is None
     outputs = Path(tempfile.mkdtemp(prefix="ssmusic-serve-")) if temporary else Path(args.outputs)
     outputs.mkdir(parents=True, exist_ok=True)

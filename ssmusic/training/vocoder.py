@@ -155,7 +155,9 @@ def train(config: DecoderTrainConfig, run: Path, codec=None, progress: bool = Tr
     corpus = build_corpus(sources(config.demo, "train", config.real), codec, where / "corpus_train.safetensors", progress)
     valid = fixed_segments(build_corpus(sources(config.demo, "valid", config.real), codec,
                                         where / "corpus_valid.safetensors", progress),
-                           config.eval_segments, round(5 * codec.frame_rate))
+                           config.eval_segments, round(config.eval_seconds * codec.frame_rate))
+    if not valid:
+        raise SsmusicError(f"vocoder valid split: no track of {config.eval_seconds} s to validate on")
     torch.manual_seed(config.seed)
     model = Vocoder(model_config(config, codec, corpus)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.8, 0.99), weight_decay=config.weight_decay)

@@ -25,7 +25,8 @@ class DecoderTrainConfig:
     seed: int = 0
     threads: int = 1
     eval_every: int = 500
-    eval_segments: int = 12  # per pool, 5 s each, at k = 1 and k = K
+    eval_segments: int = 12  # per pool, at k = 1 and k = K
+    eval_seconds: float = 5.0
     checkpoint_every: int = 100
     model: dict = field(default_factory=dict)  # VocoderConfig fields
 
