@@ -7,13 +7,14 @@ recordings' held-out test tracks (ssmusic.data.real_music; three 10 s segments p
 quarter, half and three quarters of its length). Each clip is encoded once with all codebooks and
 decoded from its first k in {1, K} by both decoders. Per clip set, k and decoder: the multi-resolution
 log-magnitude STFT distance (ssmusic.metrics.reconstruction.stft_distance; n_fft 512/1024/2048) and
-the 80-band log-mel distance to the original, mean with a 95% t-interval over clips, and the
-per-clip ratio learned / Griffin-Lim. Beside them:
+the 80-band log-mel distance to the original, mean with a 95% t-interval over clips, and the ratio
+learned / Griffin-Lim (of the means, and per clip with its interval). Beside them:
 - floor: each decoder on the unquantised mel (what the decoder alone loses);
 - ceiling: the distance between two unrelated clips of the set (clip i against clip i + 1);
 - float16 weights against float32 (`--vocoder` a float32 checkpoint; the shipped file is float16);
 - real-time factor of each decoder on ONE thread (10 s of codes, k = 1 and K, median of 5);
-- the music network's distance, when ssmusic.metrics.musicnn exists (otherwise reported as skipped).
+- the music network's distance (1 - cosine of musicnn embeddings), when ssmusic.metrics.musicnn
+  exists (otherwise reported as skipped, with the reason).
 """
 
 from __future__ import annotations
@@ -80,36 +81,58 @@ def decoders(vocoder_dir: Path) -> dict[str, Codec]:
             "vocoder_fp16_weights": Codec(TransformCodec(learned, base.codebooks, vocoder=half), base.name)}
 
 
-def measure_set(clips: list[tuple[str, torch.Tensor]], codecs: dict[str, Codec], rate: int) -> dict:
-    """Per k and decoder: STFT and mel distances to the original; floors, ceiling, ratios."""
+def judges(rate: int) -> tuple[dict, dict]:
+    """({name: distance(reference, estimate)}, skipped): the STFT and mel distances, and the music
+    network's (1 - cosine of musicnn's penultimate-layer embeddings) where ssmusic.metrics.musicnn exists."""
+    out = {"stft_distance": stft_distance, "mel_distance": lambda a, b: mel_distance(a, b, rate)}
+    try:
+        from ssmusic.metrics.musicnn import load_musicnn
+    except ImportError as err:
+        return out, {"musicnn_distance": f"ssmusic.metrics.musicnn is not available ({err}); pending"}
+    tagger = load_musicnn()
+    memo: dict[int, torch.Tensor] = {}
+
+    def musicnn_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+        ea = memo.setdefault(id(a), tagger.embed(a, rate))  # the original: embedded once per clip
+        eb = tagger.embed(b, rate)
+        return float(1 - torch.nn.functional.cosine_similarity(ea.flatten(), eb.flatten(), dim=0))
+
+    out["musicnn_distance"] = musicnn_distance
+    return out, {}
+
+
+def measure_set(clips: list[tuple[str, torch.Tensor]], codecs: dict[str, Codec], rate: int, metrics: dict) -> dict:
+    """Per k and decoder: each judge's distance to the original; floors, ceiling, ratios."""
     gl = codecs["griffin-lim"]
     K = gl.n_codebooks
-    rows = {f"k{k}": {name: {"stft": [], "mel": []} for name in codecs} for k in (1, K)}
-    floor = {name: [] for name in ("griffin-lim", "vocoder")}
+    rows = {f"k{k}": {name: {m: [] for m in metrics} for name in codecs} for k in (1, K)}
+    floor = {name: {m: [] for m in metrics} for name in ("griffin-lim", "vocoder")}
     for _, wav in clips:
         codes = gl.encode(wav[None], rate)
         n = wav.shape[-1]
         for k in (1, K):
             for name, codec in codecs.items():
                 out = codec.decode(codes[:, :k])[0, 0, :n]
-                rows[f"k{k}"][name]["stft"].append(stft_distance(wav, out))
-                rows[f"k{k}"][name]["mel"].append(mel_distance(wav, out, rate))
+                for metric, distance in metrics.items():
+                    rows[f"k{k}"][name][metric].append(distance(wav, out))
         features = gl.backend.features(wav[None])
         for name in floor:
             out = codecs[name].backend.synthesize(features, codes.shape[-1] * gl.samples_per_frame)[0, :n]
-            floor[name].append(stft_distance(wav, out))
+            for metric, distance in metrics.items():
+                floor[name][metric].append(distance(wav, out))
     result = {"clips": len(clips), "by_k": {}}
     for key, by_name in rows.items():
-        entry = {name: {"stft_distance": interval(v["stft"]), "mel_distance": interval(v["mel"])}
-                 for name, v in by_name.items()}
-        ratios = [a / b for a, b in zip(by_name["vocoder"]["stft"], by_name["griffin-lim"]["stft"])]
-        entry["stft_ratio_vocoder_over_griffin_lim"] = {
-            "of_means": round(statistics.fmean(by_name["vocoder"]["stft"]) / statistics.fmean(by_name["griffin-lim"]["stft"]), 4),
-            "per_clip": interval(ratios)}
+        entry = {name: {m: interval(v) for m, v in values.items()} for name, values in by_name.items()}
+        for metric in metrics:
+            ours, theirs = by_name["vocoder"][metric], by_name["griffin-lim"][metric]
+            entry[f"{metric}_ratio_vocoder_over_griffin_lim"] = {
+                "of_means": round(statistics.fmean(ours) / statistics.fmean(theirs), 4),
+                "per_clip": interval([a / b for a, b in zip(ours, theirs)])}
         result["by_k"][key] = entry
-    result["floor_unquantised_mel_stft_distance"] = {name: interval(v) for name, v in floor.items()}
-    ceiling = [stft_distance(clips[i][1], clips[(i + 1) % len(clips)][1]) for i in range(len(clips))]
-    result["ceiling_unrelated_clips_stft_distance"] = interval(ceiling)
+    result["floor_unquantised_mel"] = {name: {m: interval(v) for m, v in values.items()} for name, values in floor.items()}
+    result["ceiling_unrelated_clips"] = {
+        metric: interval([distance(clips[i][1], clips[(i + 1) % len(clips)][1]) for i in range(len(clips))])
+        for metric, distance in metrics.items()}
     return result
 
 
@@ -124,20 +147,13 @@ def real_time_factor(codec: Codec, k: int, seconds: float = 10.0, runs: int = 5)
     return round(statistics.median(times) / seconds, 4)
 
 
-def music_network(sets, codecs, rate) -> dict:
-    try:
-        import ssmusic.metrics.musicnn  # noqa: F401
-    except ImportError as err:
-        return {"skipped": f"ssmusic.metrics.musicnn is not available here ({err}); pending"}
-    return {"skipped": "ssmusic.metrics.musicnn exists but this benchmark does not call it yet"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, default=Path("/work/data/demo"), help="demo dataset (its test split)")
     parser.add_argument("--vocoder", type=Path, default=DEFAULT_CODEC_DIR, help="learned decoder directory "
                         "(vocoder.json + vocoder.safetensors; default: the shipped one)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--max-clips", type=int, default=0, help="per set, 0 = all (a smaller number: a quick check)")
     parser.add_argument("--out", type=Path, default=Path("results/decoder_compare.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -149,16 +165,16 @@ def main() -> None:
                            "parameters": sum(p.numel() for p in codecs["vocoder"].backend.vocoder.parameters())},
                "metric": "stft_distance: mean over n_fft 512/1024/2048 (hop n/4, Hann) of mean |log10 A - log10 B|, "
                          "magnitudes floored at 1e-5", "sets": {}}
+    metrics, results["skipped"] = judges(rate)
     for name, clips in sets.items():
-        results["sets"][name] = measure_set(clips, codecs, rate)
-        print(name, {k: v["stft_ratio_vocoder_over_griffin_lim"]["of_means"] for k, v in results["sets"][name]["by_k"].items()},
-              flush=True)
+        results["sets"][name] = measure_set(clips[:args.max_clips or None], codecs, rate, metrics)
+        print(name, {k: v["stft_distance_ratio_vocoder_over_griffin_lim"]["of_means"]
+                     for k, v in results["sets"][name]["by_k"].items()}, flush=True)
     K = codecs["griffin-lim"].n_codebooks
     results["real_time_factor_1_thread"] = {name: {f"k{k}": real_time_factor(codecs[name], k) for k in (1, K)}
                                             for name in ("griffin-lim", "vocoder")}
-    results["music_network"] = music_network(sets, codecs, rate)
     results["targets"] = {
-        f"{name}_k{K}_stft_ratio_at_most_{TARGET_RATIO}": record["by_k"][f"k{K}"]["stft_ratio_vocoder_over_griffin_lim"]["of_means"] <= TARGET_RATIO
+        f"{name}_k{K}_stft_ratio_at_most_{TARGET_RATIO}": record["by_k"][f"k{K}"]["stft_distance_ratio_vocoder_over_griffin_lim"]["of_means"] <= TARGET_RATIO
         for name, record in results["sets"].items()}
     results["targets"]["faster_than_real_time_1_thread"] = max(results["real_time_factor_1_thread"]["vocoder"].values()) < 1
     write_json_atomic(args.out, results)
@@ -166,4 +182,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with torch.inference_mode():
+        main()

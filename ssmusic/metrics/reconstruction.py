@@ -34,8 +34,8 @@ def stft_distance(reference: torch.Tensor, estimate: torch.Tensor, sizes: tuple[
     total = 0.0
     for n in sizes:
         window = torch.hann_window(n, device=reference.device)
-        a, b = (torch.stft(x.reshape(-1, x.shape[-1]).float(), n, n // 4, window=window, return_complex=True).abs()
-                for x in (reference, estimate))
+        a, b = (torch.stft(x.detach().reshape(-1, x.shape[-1]).float(), n, n // 4, window=window,
+                           return_complex=True).abs() for x in (reference, estimate))
         total += float((a.clamp(min=floor).log10() - b.clamp(min=floor).log10()).abs().mean())
     return total / len(sizes)
 

@@ -26,7 +26,7 @@ from ssmusic.codec.vocoder import Vocoder, VocoderConfig
 from ssmusic.errors import SsmusicError
 from ssmusic.training.vocoder_config import DecoderTrainConfig
 
-LOSS_SIZES = (384, 768, 1536)
+LOSS_SIZES = DecoderTrainConfig.loss_sizes
 
 
 def stft_loss(estimate: torch.Tensor, target: torch.Tensor, sizes: tuple[int, ...] = LOSS_SIZES) -> torch.Tensor:
@@ -63,7 +63,7 @@ def loss_of(model: Vocoder, codec, codes: torch.Tensor, audio: torch.Tensor, k: 
     edge = 2 * codec.samples_per_frame
     estimate = model(masked_mel(codec, codes, k))[:, edge:-edge]
     target = audio[:, edge:-edge]
-    spectral = stft_loss(estimate, target)
+    spectral = stft_loss(estimate, target, tuple(config.loss_sizes))
     mel = (codec.backend.features(estimate) - codec.backend.features(target)).abs().mean()
     return spectral + config.mel_weight * mel, {"stft": float(spectral.detach()), "mel": float(mel.detach())}
 
@@ -148,7 +148,7 @@ def train(config: DecoderTrainConfig, run: Path, codec=None, progress: bool = Tr
     codec = codec or load_codec(decoder="griffin-lim")
     run.mkdir(parents=True, exist_ok=True)
     saved = run / "train_config.json"
-    if saved.is_file() and json.loads(saved.read_text()) != asdict(config):
+    if saved.is_file() and json.loads(saved.read_text()) != json.loads(json.dumps(asdict(config))):
         raise SsmusicError(f"{saved}: this run was started with other settings; use a new --out or the same flags")
     write_json_atomic(saved, asdict(config))
     where = Path(config.corpus) if config.corpus else run

@@ -22,6 +22,7 @@ class DecoderTrainConfig:
     weight_decay: float = 0.01
     k_first_last: float = 0.25  # probability of k = 1 and of k = K each; the rest uniform in between
     mel_weight: float = 1.0
+    loss_sizes: tuple = (384, 768, 1536)  # the STFT loss's n_fft (hop n/4)
     seed: int = 0
     threads: int = 1
     eval_every: int = 500
@@ -41,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default = getattr(DecoderTrainConfig, name)
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                             help=f"default {default}")
+    parser.add_argument("--loss-sizes", default="384,768,1536", help="the STFT loss's n_fft values (hop n/4; default "
+                        "384,768,1536: not the evaluation's 512/1024/2048)")
     parser.add_argument("--model", action="append", default=[], metavar="FIELD=VALUE",
                         help="a VocoderConfig field, e.g. --model dim=192 (repeatable)")
 
@@ -62,4 +65,5 @@ def config_from_args(args: argparse.Namespace) -> DecoderTrainConfig:
     return DecoderTrainConfig(demo=args.demo, real=not args.no_real, corpus=args.corpus, steps=args.steps,
                               batch_size=args.batch_size, segment_frames=args.segment_frames, lr=args.lr,
                               seed=args.seed, threads=args.threads, eval_every=args.eval_every,
-                              checkpoint_every=args.checkpoint_every, model=model)
+                              checkpoint_every=args.checkpoint_every, model=model,
+                              loss_sizes=tuple(int(n) for n in args.loss_sizes.split(",")))
