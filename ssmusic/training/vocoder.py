@@ -159,7 +159,10 @@ def train(config: DecoderTrainConfig, run: Path, codec=None, progress: bool = Tr
     if not valid:
         raise SsmusicError(f"vocoder valid split: no track of {config.eval_seconds} s to validate on")
     torch.manual_seed(config.seed)
-    model = Vocoder(model_config(config, codec, corpus)).train()
+    if config.init:  # continue another run's decoder under a new schedule (its shape and input statistics)
+        model = Vocoder.load(config.init).train()
+    else:
+        model = Vocoder(model_config(config, codec, corpus)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.8, 0.99), weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     step = load_state(run, model, optimizer, generator)
@@ -196,9 +199,36 @@ def train(config: DecoderTrainConfig, run: Path, codec=None, progress: bool = Tr
     return run / "checkpoint"
 
 
+def install(checkpoint: Path, codec_dir: Path, make_default: bool = True) -> None:
+    """Put the decoder in `checkpoint` beside the mel codec's codebooks in `codec_dir` (float16
+    weights; decoding computes in float32), and with `make_default` set codec.json's decoder to
+    "vocoder" (else the codec keeps its default and the decoder is chosen with decoder="vocoder")."""
+    from dataclasses import replace
+
+    from ssmusic.codec.transform import TransformCodec
+    from ssmusic.io.atomic import read_json
+
+    current = read_json(codec_dir / "codec.json").get("decoder", "griffin-lim")
+    base = TransformCodec.load(codec_dir, decoder="griffin-lim")
+    vocoder = Vocoder.load(checkpoint)
+    if vocoder.config.n_mels != base.config.n_mels or vocoder.config.hop != base.config.hop:
+        raise SsmusicError(f"{checkpoint}: a decoder for {vocoder.config.n_mels} mels / hop {vocoder.config.hop} "
+                           f"cannot decode {codec_dir} ({base.config.n_mels} mels / hop {base.config.hop})")
+    config = replace(base.config, decoder="vocoder" if make_default else current)
+    TransformCodec(replace(base.config, decoder="vocoder"), base.codebooks, base.scale, vocoder).save(codec_dir)
+    if config.decoder != "vocoder":
+        from ssmusic.io.atomic import write_json_atomic
+
+        write_json_atomic(codec_dir / "codec.json", asdict(config))
+
+
 def run(args: argparse.Namespace) -> int:
     from ssmusic.training.vocoder_config import config_from_args
 
     out = train(config_from_args(args), Path(args.out))
     print(f"decoder checkpoint: {out} (vocoder.json + vocoder.safetensors, float32)")
+    if args.install:
+        install(out, Path(args.install), args.make_default)
+        print(f"installed beside {args.install}'s codebooks (float16 weights)"
+              + (", as its default decoder" if args.make_default else "; choose it with --decoder vocoder"))
     return 0

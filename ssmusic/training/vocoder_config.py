@@ -30,15 +30,23 @@ class DecoderTrainConfig:
     eval_seconds: float = 5.0
     checkpoint_every: int = 100
     model: dict = field(default_factory=dict)  # VocoderConfig fields
+    init: str | None = None  # start from this decoder (a checkpoint directory) instead of a fresh one
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", default=None, metavar="DIR", help="a demo dataset (its train split; valid for checks)")
     parser.add_argument("--no-real", action="store_true", help="without the Debian-packaged real recordings")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (resumes when it exists)")
+    parser.add_argument("--install", default=None, metavar="CODEC_DIR",
+                        help="when done, put the decoder beside CODEC_DIR's codebooks (float16; the shipped codec: "
+                             "ssmusic/assets/codec)")
+    parser.add_argument("--make-default", action="store_true", help="with --install: and make it the codec's default decoder")
+    parser.add_argument("--init", default=None, metavar="CHECKPOINT",
+                        help="start from this decoder (another run's checkpoint/) under this run's schedule")
     parser.add_argument("--corpus", default=None, metavar="DIR", help="where the encoded corpus is kept (default RUN_DIR; "
                         "runs on the same data can share one)")
-    for name in ("steps", "batch_size", "segment_frames", "lr", "seed", "threads", "eval_every", "checkpoint_every"):
+    for name in ("steps", "batch_size", "segment_frames", "lr", "warmup_steps", "seed", "threads", "eval_every",
+                 "checkpoint_every"):
         default = getattr(DecoderTrainConfig, name)
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                             help=f"default {default}")
@@ -64,6 +72,7 @@ def config_from_args(args: argparse.Namespace) -> DecoderTrainConfig:
             float(value) if kind in (float, "float") else int(value))
     return DecoderTrainConfig(demo=args.demo, real=not args.no_real, corpus=args.corpus, steps=args.steps,
                               batch_size=args.batch_size, segment_frames=args.segment_frames, lr=args.lr,
+                              warmup_steps=args.warmup_steps,
                               seed=args.seed, threads=args.threads, eval_every=args.eval_every,
                               checkpoint_every=args.checkpoint_every, model=model,
-                              loss_sizes=tuple(int(n) for n in args.loss_sizes.split(",")))
+                              loss_sizes=tuple(int(n) for n in args.loss_sizes.split(",")), init=args.init)

@@ -87,3 +87,34 @@ def test_stft_loss_is_zero_for_identical_audio_only():
     x = torch.randn(2, 8192)
     assert float(trainer.stft_loss(x, x)) < 1e-6
     assert float(trainer.stft_loss(0.5 * x, x)) > 0.1
+
+
+def test_install_makes_the_decoder_the_codec_default(tone_dataset, tiny_codec_dir, tmp_path):
+    import shutil
+
+    codec_dir = tmp_path / "codec"
+    shutil.copytree(tiny_codec_dir, codec_dir)
+    checkpoint = trainer.train(config(tone_dataset, steps=2, eval_every=2), tmp_path / "run",
+                               codec=load_codec(tiny_codec_dir), progress=False)
+    trainer.install(checkpoint, codec_dir, make_default=False)
+    assert load_codec(str(codec_dir)).backend.vocoder is None  # installed, not the default
+    assert load_codec(str(codec_dir), decoder="vocoder").backend.vocoder is not None
+    trainer.install(checkpoint, codec_dir)
+    codec = load_codec(str(codec_dir))
+    assert codec.backend.config.decoder == "vocoder" and codec.backend.vocoder is not None
+    assert load_codec(str(codec_dir), decoder="griffin-lim").backend.vocoder is None
+    trained = Vocoder.load(checkpoint)
+    codes = torch.randint(0, codec.card, (1, codec.n_codebooks, 12))
+    with torch.no_grad():
+        expected = trained(codec.backend.dequantize(codes))
+    assert (codec.decode(codes)[:, 0] - expected).abs().max() <= 1e-2 * expected.abs().max()  # float16 weights
+
+
+def test_init_continues_from_another_runs_decoder(tone_dataset, tiny_codec_dir, tmp_path):
+    codec = load_codec(tiny_codec_dir)
+    first = trainer.train(config(tone_dataset, steps=2, eval_every=2), tmp_path / "first", codec=codec, progress=False)
+    second = trainer.train(config(tone_dataset, steps=1, eval_every=1, lr=1e-9, model={}, init=str(first)),
+                           tmp_path / "second", codec=codec, progress=False)
+    a, b = Vocoder.load(first), Vocoder.load(second)
+    assert a.config == b.config  # the shape comes from the initial decoder, not --model
+    assert all(torch.allclose(a.state_dict()[k], b.state_dict()[k], atol=1e-6) for k in a.state_dict())
