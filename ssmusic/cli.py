@@ -11,6 +11,7 @@ import sys
 from typing import Callable, Sequence
 
 from ssmusic.codec import add_decoder_argument
+from ssmusic.codec.commands import register_codec
 from ssmusic.errors import SsmusicError
 from ssmusic.threads import set_wait_policy
 
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     # one function per command, defined below, in the order --help lists them
     for register in (_register_generate, _register_serve, _register_import_ssmttm, _register_data, _register_prepare,
                      _register_train, _register_compare, _register_evaluate, _register_codebooks,
-                     _register_bench, _register_codec, _register_export):
+                     _register_bench, register_codec, _register_export):
         register(sub)
     return parser
 
@@ -316,38 +317,6 @@ def _register_bench(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--paper-size", action="store_true",
                         help="instead: the 281M paper-size SiMBA against the released generation loop (~6 min)")
     parser.add_argument("--out", default="bench.json", help="JSON results (and .md tables) path")
-
-
-def _register_codec(sub: argparse._SubParsersAction) -> None:
-    def run(args: argparse.Namespace) -> int:
-        from ssmusic.codec.transform import run_fit
-
-        return run_fit(args)
-
-    parser = _add(sub, "codec", "fit the offline transform codec (k-means residual VQ) on audio, or train its "
-                  "learned decoder", run)
-    codec_sub = parser.add_subparsers(title="codec commands", metavar="CODEC_COMMAND", required=True)
-    fit = codec_sub.add_parser("fit", help="fit codebooks on AUDIO_DIR (a demo dataset uses its train split)")
-    fit.set_defaults(run=run, command="codec fit")
-    fit.add_argument("audio_dir", metavar="AUDIO_DIR")
-    fit.add_argument("--out", required=True, metavar="DIR", help="codec directory to write")
-    fit.add_argument("--transform", choices=["mel", "mdct"], default="mel")
-    fit.add_argument("--codebooks", type=int, default=8)
-    fit.add_argument("--card", type=int, default=1024)
-    fit.add_argument("--iters", type=int, default=20, help="k-means iterations per codebook")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--name", default=None, help="name recorded in codec.json")
-
-    def run_train(args: argparse.Namespace) -> int:
-        from ssmusic.training.vocoder import run as train_decoder
-
-        return train_decoder(args)
-
-    from ssmusic.training.vocoder_config import add_arguments
-
-    train = codec_sub.add_parser("train-decoder", help="train the mel codec's learned decoder (CPU, resumable)")
-    train.set_defaults(run=run_train, command="codec train-decoder")
-    add_arguments(train)
 
 
 def _register_export(sub: argparse._SubParsersAction) -> None:

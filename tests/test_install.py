@@ -114,8 +114,9 @@ def test_missing_chromium_is_installed_from_apt_and_the_demo_extra_with_pip(tmp_
 
 def test_a_non_editable_install_holds_every_file_the_package_reads(tmp_path):
     """Build the wheel from the tracked files (as `pip install .` does) and install it elsewhere: every
-    tracked file under ssmusic/ is in it (the C kernel's source, the web page, the shipped model),
-    and the installed package finds and builds its C decode-step kernel."""
+    tracked file under ssmusic/ is in it (the C kernel's source, the web page, the shipped model, the
+    codec's learned decoder), the installed package finds and builds its C decode-step kernel, and its
+    codec decodes with the learned decoder by default."""
     import sys
     import zipfile
 
@@ -136,11 +137,14 @@ def test_a_non_editable_install_holds_every_file_the_package_reads(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
                     str(wheel)], check=True, capture_output=True, timeout=300)
     code = ("from ssmusic.model.ops import cpu_step; print(cpu_step.SOURCE); "
-            "print(cpu_step.status() if cpu_step._compiler() else 'no compiler')")
+            "print(cpu_step.status() if cpu_step._compiler() else 'no compiler'); "
+            "from ssmusic.codec.codecs import load_codec; backend = load_codec().backend; "
+            "print(backend.config.decoder, type(backend.vocoder).__name__)")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "SSMUSIC_CACHE_DIR": str(tmp_path / "cache"),
            "SSMUSIC_COMPILE_CACHE": str(tmp_path / "compile")}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300)
-    where, status = out.stdout.splitlines()
+    where, status, decoder = out.stdout.splitlines()
     assert where.startswith(str(tmp_path / "site")), out
     assert status == "no compiler" or status.startswith("on ("), out
+    assert decoder == "vocoder Vocoder", out

@@ -179,7 +179,13 @@ def measure_context(codec: Codec, tolerance: float | None = None, limit: int = 3
     one-shot decode: on the codes of `probe_audio`, on four arrangements of them into `held_segments`,
     and on one of its frames held throughout, with all K codebooks and with the first alone; the left
     context with all the right context there is, then the right with all the left, each within
-    PER_SIDE x `tolerance` x the clip's peak. The limit doubles when not reached (up to 1024 frames)."""
+    PER_SIDE x `tolerance` x the clip's peak. The limit doubles when not reached (up to 1024 frames).
+    A decoder that declares its finite receptive field (the mel codec's learned decoder) gets exactly
+    that: a probe cannot see past it, and can stop short of it (the reach's edge frames weigh little
+    on some music and more on other; benchmarks/stream_overlap.py records the error at the reach)."""
+    reach = getattr(codec.backend, "receptive_field", None)
+    if reach is not None:
+        return Context(*reach)
     tolerance = default_tolerance(codec) if tolerance is None else tolerance
     while True:
         frames = 2 * limit + span

@@ -70,6 +70,9 @@ class TransformCodec:
         # where a window sits in the clip
         self.position_dependent = config.transform == "mel" and (
             vocoder is None or bool(vocoder.config.absolute_phase))
+        # the learned decoder's reach is finite and known from its shape, so streaming needs no
+        # measurement (ssmusic.codec.stream.measure_context); Griffin-Lim's fades and is measured
+        self.receptive_field = vocoder.config.reach if vocoder is not None else None
         if config.transform == "mel":
             self.window = torch.hann_window(config.n_fft)
             self.mel = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)

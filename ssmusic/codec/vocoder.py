@@ -63,6 +63,16 @@ class VocoderConfig:
         convs = self.layers + 1
         return (self.kernel - 1 - self.lookahead) * convs, self.lookahead * convs
 
+    @property
+    def reach(self) -> tuple[int, int]:
+        """(left, right) frames of input that reach the audio of a frame: the backbone's context
+        widened by the iSTFT's overlap. The audio of frame t (samples [t hop, (t + 1) hop)) sums the
+        windows of frames t - h + 1 .. t + h (h = n_fft / 2 hop, centred windows), so a window of codes
+        with this much context on each side decodes its middle exactly as a one-shot decode does."""
+        past, future = self.context
+        half = self.n_fft // (2 * self.hop)
+        return past + half - 1, future + half
+
 
 class FrameConv(nn.Module):
     """Conv1d over frames [B, C, T] -> [B, C', T] with `lookahead` future frames and the rest past."""

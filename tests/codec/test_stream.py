@@ -9,7 +9,7 @@ from ssmusic.errors import SsmusicError
 from ssmusic.model.lm import MusicLM
 from ssmusic.pipeline import TextToMusic
 from ssmusic.codec.stream import (Context, StreamDecoder, boundary_jumps, decode_in_chunks, default_tolerance,
-                            measure_context, stream_context)
+                                  measure_context, probe_audio, stream_context)
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +130,18 @@ def test_the_shipped_codec_streams_without_measuring(monkeypatch):
         raise AssertionError("the shipped codec's context was measured, not read from SHIPPED_CONTEXTS")
 
     monkeypatch.setattr(stream, "measure_context", measuring)
-    assert stream_context(load_codec()) == Context(29, 29)
+    assert stream_context(load_codec(decoder="griffin-lim")) == Context(29, 29)
+    monkeypatch.undo()  # the learned decoder (the default) needs no measuring: its reach is its context
+    codec = load_codec()
+    reach = Context(*codec.backend.vocoder.config.reach)
+    assert stream_context(codec) == reach == Context(36, 9)
+    # the shipped decoder streams as it decodes in one go (music-like codes: the probe signal, 3 s)
+    codes = codec.encode(probe_audio(codec.sample_rate, 3.0, seed=3), codec.sample_rate)
+    for k in (1, codec.n_codebooks):
+        whole = codec.decode(codes[:, :k])
+        streamed = torch.cat(decode_in_chunks(codec, codes[:, :k], 11, reach), -1)
+        assert streamed.shape == whole.shape
+        assert (streamed - whole).abs().max() <= default_tolerance(codec) * whole.abs().max()
 
 
 def test_stream_decoder_holds_back_the_look_ahead(tiny_codec_dir):
