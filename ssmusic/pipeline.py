@@ -270,9 +270,13 @@ class TextToMusic:
 
     def describe(self) -> dict:
         """Provenance for sidecar files."""
+        codec_config = getattr(self.codec.backend, "config", None)
         return {
             "model_dir": str(self.model_dir) if self.model_dir else None,
             "backbone": self.lm.config.backbone,
             "conditioning": self.lm.config.conditioning,
             "pipeline": asdict(self.config),
+            # how the codes became audio: the mel codec's "vocoder" or "griffin-lim"; None for codecs
+            # with one decoder (MDCT, DAC, EnCodec)
+            "decoder": codec_config.decoder if getattr(codec_config, "transform", None) == "mel" else None,
         }

@@ -68,6 +68,15 @@ def test_empty_prompt_list_is_refused(tmp_path, capsys):
     assert "no prompts" in capsys.readouterr().err
 
 
+def test_decoder_flag_reaches_the_codec(tmp_path, tiny_model_dir, capsys):
+    # the tiny test codec has no learned decoder: asking for it names the missing file, writes nothing
+    code = main(["generate", "a waltz", "-o", str(tmp_path / "x.wav"), "--seconds", "0.5",
+                 "--checkpoint", str(tiny_model_dir), "--decoder", "vocoder"])
+    err = capsys.readouterr().err
+    assert code == 2 and "vocoder.json" in err and "griffin-lim" in err
+    assert not (tmp_path / "x.wav").exists()
+
+
 def test_generate_cli_writes_wavs_and_sidecars(tmp_path, tiny_model_dir):
     import json
 
@@ -82,6 +91,7 @@ def test_generate_cli_writes_wavs_and_sidecars(tmp_path, tiny_model_dir):
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["prompt"] == "a tone at 220 Hz" and sidecar["seed"] == 3
     assert sidecar["model"]["backbone"] == "simba"
+    assert sidecar["model"]["decoder"] == "griffin-lim"  # the tiny test codec ships no learned decoder
     assert sidecar["settings"] | {"decode_dtype": "float32", "state_dtype": "float32", "compile": False,
                                   "cuda_graphs": False} == sidecar["settings"]  # graphs: CUDA only
     from ssmusic.model.ops import cpu_step  # whether the C state-update kernel decoded, or why not
