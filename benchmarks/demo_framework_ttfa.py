@@ -73,7 +73,7 @@ def serve_gradio(checkpoint, port: int, threads: int = 1) -> None:
     from ssmusic.serve.server import load_warm_model
 
     torch.set_num_threads(threads)
-    demo = gradio_demo(load_warm_model(checkpoint))
+    demo = gradio_demo(load_warm_model(checkpoint)[0])  # (model, real-time factor)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     print(f"gradio demo: {demo.local_url}", flush=True)
     demo.block_thread()
