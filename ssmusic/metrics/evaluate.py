@@ -257,6 +257,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     seeds.add_argument("--top-k", type=int, default=None, help="default: the model's")
     seeds.add_argument("--threads", type=int, default=1, help="torch CPU threads for generation (default 1)")
     seeds.add_argument("--batch-size", type=int, default=None, help="rows generated together (default: generate's)")
+    from ssmusic.codec import add_decoder_argument
+
+    add_decoder_argument(seeds)  # the figures of a model depend on how its tokens became sound
 
 
 def run(args) -> int:
@@ -275,7 +278,8 @@ def run(args) -> int:
         from ssmusic.metrics.seeds import evaluate_seeds, parse_seeds
 
         options = {"model": args.model, "seconds": args.seconds, "cfg": args.cfg, "temperature": args.temperature,
-                   "top_k": args.top_k, "threads": args.threads, "batch_size": args.batch_size}
+                   "top_k": args.top_k, "threads": args.threads, "batch_size": args.batch_size,
+                   "decoder": args.decoder}
         result = evaluate_seeds(args.generated_dir, args.reference, args.split, parse_seeds(args.seeds), options,
                                 evaluate, kwargs)
         write_json_atomic(out, {"command": command, **result})

@@ -28,7 +28,7 @@ def _complete(directory: Path, prompts: list[str]) -> bool:
 
 def generate_seed(out_dir: Path, reference: str | Path, split: str | None, seed: int, options: dict) -> None:
     """`ssmusic generate --prompts-from REFERENCE/captions.csv --split SPLIT --seed SEED -o OUT_DIR` with
-    the sampling options given (model, seconds, cfg, temperature, top_k, threads, batch_size; max_prompts:
+    the sampling options given (model, seconds, cfg, temperature, top_k, threads, batch_size, decoder; max_prompts:
     only the split's first N captions)."""
     from ssmusic.generate import add_arguments, read_prompts
     from ssmusic.generate import run as generate
@@ -48,7 +48,8 @@ def generate_seed(out_dir: Path, reference: str | Path, split: str | None, seed:
         subset.write_text("\n".join(prompts) + "\n", encoding="utf-8")
         argv = ["--prompts-from", str(subset), "--seed", str(seed), "-o", str(out_dir)]
     flags = {"model": "--checkpoint", "seconds": "--seconds", "cfg": "--cfg", "temperature": "--temperature",
-             "top_k": "--top-k", "threads": "--threads", "batch_size": "--batch-size", "device": "--device"}
+             "top_k": "--top-k", "threads": "--threads", "batch_size": "--batch-size", "device": "--device",
+             "decoder": "--decoder"}
     for key, flag in flags.items():
         if options.get(key) is not None:
             argv += [flag, str(options[key])]

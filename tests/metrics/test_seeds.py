@@ -51,3 +51,17 @@ def test_evaluate_over_seeds_from_the_command_line(tmp_path, capsys):
     assert frozen["seeds"] == 2 and frozen["max"] > 3.0 > frozen["min"]   # seed 1 holds a tone
     assert (tmp_path / "gen" / "seed_1" / "evaluation_clips.json").is_file()
     assert "mean over seeds" in capsys.readouterr().out
+
+
+def test_the_decoder_and_sampling_options_reach_generate(tmp_path, monkeypatch):
+    """evaluate --seeds ... --decoder griffin-lim: the seed folders are generated with that decoder."""
+    import ssmusic.generate
+    from ssmusic.metrics.seeds import generate_seed
+
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "captions.csv").write_text("path,caption,split\nr0.wav,a piano piece,test\n")
+    seen = {}
+    monkeypatch.setattr(ssmusic.generate, "run", lambda args: seen.update(vars(args)))
+    generate_seed(tmp_path / "gen" / "seed_3", ref, "test", 3, {"decoder": "griffin-lim", "top_k": 50})
+    assert seen["decoder"] == "griffin-lim" and seen["top_k"] == 50 and seen["seed"] == 3
