@@ -24,14 +24,19 @@ from ssmusic.metrics.statistics import describe, over_seeds, share
 FLOOR_DRAWS = 10
 
 
+# what a real clip is matched on for a floor: demo v1's one instrument, else demo v2's melody instrument
+MATCH_COLUMNS = ("instrument", "melody_instrument")
+
+
 def matched_draw(gen_rows: list[dict | None], pool_rows: list[dict], rng: np.random.Generator,
-                 column: str = "instrument") -> list[int]:
-    """Indices of pool clips, one per generated clip, of the same `column` value as its paired
-    reference row where both have one (else any clip), without repeats within a draw."""
+                 columns: tuple[str, ...] = MATCH_COLUMNS) -> list[int]:
+    """Indices of pool clips, one per generated clip, of the same value as its paired reference row
+    in the first of `columns` the row has (else any clip), without repeats within a draw."""
     free = list(rng.permutation(len(pool_rows)))
     chosen = []
     for row in gen_rows:
-        want = (row or {}).get(column)
+        column = next((c for c in columns if (row or {}).get(c)), None)
+        want = (row or {}).get(column) if column else None
         pick = next((i for i in free if want and pool_rows[i].get(column) == want), free[0] if free else None)
         if pick is None:
             break
@@ -56,7 +61,7 @@ def frechet(gen: list[np.ndarray], ref: list[np.ndarray], pool: list[np.ndarray]
     floor = over_seeds(floors)
     result["floor"] = {"mean": floor["mean"], "min": floor["min"], "max": floor["max"], "draws": len(floors),
                        "n_real": len(gen), "source": "real clips of the dataset's other splits, matched to the "
-                       "instrument of each generated clip's prompt where known"}
+                       "instrument (demo v2: melody instrument) of each generated clip's prompt where known"}
     result["ratio_to_floor"] = round(value / floor["mean"], 3) if floor["mean"] > 0 else None
     return result
 
@@ -86,7 +91,7 @@ def tag_kl(gen_tags: list[np.ndarray], ref_tags_by_caption: dict[str, np.ndarray
     if pool_tags:
         matched = matched_draw([ref_rows_by_caption[c] for c in captions], pool_rows, rng)
         result["floor"] = describe([_kl(ref_tags_by_caption[c], pool_tags[j]) for c, j in zip(captions, matched)])
-        result["floor"]["source"] = "each reference clip against a real clip of another split with its instrument"
+        result["floor"]["source"] = "each reference clip against a real clip of another split with its instrument (demo v2: melody instrument)"
         chance = rng.integers(0, len(pool_tags), len(captions))
         result["chance"] = describe([_kl(ref_tags_by_caption[c], pool_tags[j]) for c, j in zip(captions, chance)])
         result["chance"]["source"] = "each reference clip against a random real clip of another split"

@@ -64,3 +64,11 @@ def test_tag_kl_is_zero_for_identical_tags_and_larger_for_others():
     assert same["value"] < 1e-6 and wrong["value"] > 0.5 and same["floor"]["value"] < wrong["value"]
     assert same["per_clip"] == [0.0, 0.0]
     assert "skipped" in tag_kl([_tags()], ref, ["other"], rows, pool, pool_rows)
+
+
+def test_matched_draw_uses_the_melody_instrument_where_there_is_no_instrument_column():
+    """Demo v2 captions name an ensemble: the floor's real clips share the melody instrument."""
+    pool = [{"melody_instrument": "flute"}, {"melody_instrument": "violin"}] * 5
+    for seed in range(5):
+        draw = matched_draw([{"melody_instrument": "violin"}] * 3, pool, np.random.default_rng(seed))
+        assert [pool[i]["melody_instrument"] for i in draw] == ["violin"] * 3

@@ -49,4 +49,5 @@ def test_legacy_weights_load_with_identical_outputs(name):
 
 
 def test_shipped_default_model_outputs_are_unchanged():
+    """Recorded when the model was shipped (tests/fixtures/make_default_model_io.py)."""
     check(MusicLM.from_pretrained(DEFAULT_MODEL).float(), load_file(FIXTURES / "default_model_io.safetensors"))
