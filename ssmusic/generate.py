@@ -15,7 +15,7 @@ from ssmusic.codec import add_decoder_argument
 from ssmusic.data.captions import read_csv
 from ssmusic.errors import SsmusicError
 from ssmusic.io.atomic import write_json_atomic
-from ssmusic.threads import set_threads
+from ssmusic.threads import GENERATE_THREADS, set_threads
 
 if TYPE_CHECKING:
     from ssmusic.model.sampling import SamplingParams
@@ -280,5 +280,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                         help="on CUDA, run the decode step eagerly (the reference) instead of replaying it "
                              "captured in a CUDA graph (the default there; docs/gpu.md)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (default 0: one per core; see docs/performance.md)")
+    parser.add_argument("--threads", type=int, default=GENERATE_THREADS,
+                        help=f"torch CPU threads (default {GENERATE_THREADS}, the fastest measured here; 0: one per "
+                             "core; see docs/performance.md)")

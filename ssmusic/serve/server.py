@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ssmusic.codec import add_decoder_argument
 from ssmusic.errors import BadValue, SsmusicError
+from ssmusic.threads import GENERATE_THREADS, set_threads
 
 log = logging.getLogger("ssmusic.serve")
 
@@ -55,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="log one line per HTTP request on stderr (default on; job events are always logged)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     add_decoder_argument(parser)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=GENERATE_THREADS,
+                        help=f"torch CPU threads (default {GENERATE_THREADS}, as generate; 0: one per core)")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -130,15 +132,12 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise SsmusicError(f"ssmusic serve needs the web extra ({err.name} is missing): "
                            "pip install -e \".[demo]\" (install.sh does)") from None
-    import torch
-
     from ssmusic.serve.app import build_app
     from ssmusic.serve.jobs import Queue
 
     _configure_logs()
     signal.signal(signal.SIGTERM, _stop_while_loading)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     sock = _listen(args.host, args.port)
     model, rtf = load_warm_model(args.checkpoint, args.device, args.decoder)
     temporary = args.outputs is None
