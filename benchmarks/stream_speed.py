@@ -3,7 +3,7 @@
     python benchmarks/stream_speed.py [--models shipped,shipped-griffin-lim,dac44k] [--seconds 10]
         [--chunk-seconds 0.5] [--runs 3] [--out results/stream_speed.json]
 
-shipped: the default model (6.3M SiMBA over the mel codec's first codebook, 43 frames/s), decoded by
+shipped: the default model (the shipped SiMBA over the mel codec's first codebook, 43 frames/s), decoded by
          the codec's default decoder (its learned decoder); shipped-griffin-lim: the same decoded by
          Griffin-Lim.
 dac44k:  the same LM architecture with random weights over DAC-44k's first codebook (card 1024,
