@@ -1,6 +1,7 @@
 """WAV files that grow while the music is generated, valid at every moment.
 
-The file grows beside its target as NAME.partial.wav, which appears atomically as a valid empty WAV
+The file grows beside its target as NAME.partial.wav (a free variant of that name if a file has
+it), which appears atomically as a valid empty WAV
 (temp file + rename); each chunk's samples are appended and flushed first, and only then are the
 RIFF and data sizes in the header raised to cover them. A reader opening it at any moment sees a
 header that describes only samples already on disk, so it reads a shorter but well-formed file.
@@ -48,13 +49,23 @@ def partial_path(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+def free_partial_path(path: str | os.PathLike) -> Path:
+    """partial_path(`path`), or NAME.partial-2.wav, -3, ... when a file of that name is already there:
+    it is someone else's, never overwritten."""
+    candidate, number = partial_path(path), 1
+    while candidate.exists():
+        number += 1
+        candidate = Path(path).with_name(f"{Path(path).stem}.partial-{number}{Path(path).suffix}")
+    return candidate
+
+
 class GrowingWav:
-    """A mono 16-bit WAV growing at partial_path(`path`), appended to chunk by chunk; `finish` moves
+    """A mono 16-bit WAV growing at free_partial_path(`path`), appended to chunk by chunk; `finish` moves
     it to `path`, `discard` removes it (either way `path` is untouched until then)."""
 
     def __init__(self, path: str | os.PathLike, sample_rate: int) -> None:
         self.path = Path(path)
-        self.partial = partial_path(self.path)
+        self.partial = free_partial_path(self.path)
         self.sample_rate = sample_rate
         self.data_bytes = 0
         with atomic_path(self.partial) as tmp:  # a valid empty WAV from the first moment

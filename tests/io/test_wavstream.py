@@ -96,3 +96,16 @@ def test_generate_stream_refuses_a_bad_chunk(tmp_path, tiny_model_dir, capsys):
     assert main(["generate", "x", "--stream", "--chunk-seconds", "0", "-o", str(tmp_path / "x.wav"),
                  "--checkpoint", str(tiny_model_dir)]) == 2
     assert "--chunk-seconds" in capsys.readouterr().err and not (tmp_path / "x.wav").exists()
+
+
+def test_a_file_already_named_like_the_partial_one_is_left_as_it_was(tmp_path):
+    """The user's own grow.partial.wav is not overwritten: the stream grows at grow.partial-2.wav."""
+    path = tmp_path / "grow.wav"
+    theirs = partial_path(path)
+    theirs.write_bytes(b"someone's file")
+    wav = GrowingWav(path, 22050)
+    assert wav.partial == tmp_path / "grow.partial-2.wav"
+    wav.append(torch.zeros(100))
+    wav.finish()
+    assert theirs.read_bytes() == b"someone's file" and len(soundfile.read(path)[0]) == 100
+    assert not (tmp_path / "grow.partial-2.wav").exists()
