@@ -46,6 +46,15 @@ def public_description(model) -> dict:
             "sample_rate": model.sample_rate, "frame_rate": model.config.frame_rate}
 
 
+def decode_environment(model) -> dict:
+    """What decided the speed and the float error of this decode (as generate's sidecars record it):
+    torch's threads and, on a CPU, the C state-update kernel or why the reference ran."""
+    from ssmusic.model.ops import cpu_step
+
+    on_cpu = model.devices()["lm"].type == "cpu"
+    return {"threads": torch.get_num_threads(), "cpu_step_kernel": cpu_step.status() if on_cpu else None}
+
+
 def write_outputs(model, job, audio: torch.Tensor, outputs: Path) -> None:
     paths = output_paths(outputs, job.id)
     request, sampling = job.request, job.request.sampling
@@ -57,7 +66,8 @@ def write_outputs(model, job, audio: torch.Tensor, outputs: Path) -> None:
         "seconds_generated": request.seconds,
         "audio_seconds": audio.shape[-1] / model.sample_rate,
         "sample_rate": model.sample_rate,
-        "settings": {"cfg": sampling.cfg_scale, "top_k": sampling.top_k, "temperature": sampling.temperature},
+        "settings": {"cfg": sampling.cfg_scale, "top_k": sampling.top_k, "temperature": sampling.temperature,
+                     **decode_environment(model)},
         "stream": {"time_to_first_audio_s": job.time_to_first_audio_s, "real_time_factor": job.real_time_factor},
         "model": public_description(model),
     })

@@ -115,6 +115,7 @@ def test_a_generation_streams_then_leaves_wav_sidecar_and_spectrogram(server, mo
     assert rate == 22050 and len(data) == 22050  # exactly the second asked for (44 frames of 512, trimmed)
     sidecar = call(f"{server}/api/jobs/{job['id']}/json")[1]
     assert sidecar["prompt"] == "a tone at 330 Hz" and sidecar["seed"] == 4 and str(model) not in json.dumps(sidecar)
+    assert sidecar["settings"]["threads"] >= 1 and "cpu_step_kernel" in sidecar["settings"]  # as generate's
     assert call(f"{server}/api/jobs/{job['id']}/png")[1][:8] == b"\x89PNG\r\n\x1a\n"
     assert call(f"{server}/api/jobs/{job['id']}/exe")[0] == 404
 
