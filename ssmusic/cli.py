@@ -167,6 +167,9 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caption-dropout", type=float, default=0.1)
     parser.add_argument("--text-lr-scale", type=float, default=1.0,
                         help="learning-rate multiplier for the text projection and pooled caption vector")
+    parser.add_argument("--tempo-clock", action="store_true",
+                        help="give the model a beat clock: the BPM each caption names as a beat phase at every "
+                             "frame (cross or pooled conditioning; with --init-from it adds one to a model without)")
     parser.add_argument("--crop-frames", type=int, default=0, help="train on random windows of this many frames "
                         "and validate on consecutive windows of the same length (0 = whole clips)")
     parser.add_argument("--eval-whole-clips", action="store_true",

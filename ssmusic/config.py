@@ -68,6 +68,9 @@ class LMConfig:
     # and once a few frames are heard the audio predicts itself; measured on the demo data, the
     # prefix-only model ignored its caption (see docs/model.md, "Conditioning: following the prompt").
     pooled_text: bool = False
+    # The beat clock (ssmusic/model/clock.py): the codec's frame rate, so the prompt's BPM becomes a
+    # beat phase at every frame, added to the input; 0 = no clock (models trained before it).
+    tempo_clock_fps: float = 0.0
 
     @property
     def uses_pooled_text(self) -> bool:
@@ -107,6 +110,13 @@ class LMConfig:
             if self.d_model % self.n_heads:
                 raise ConfigError(
                     f"LMConfig.n_heads: d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        if not isinstance(self.tempo_clock_fps, (int, float)) or isinstance(self.tempo_clock_fps, bool) \
+                or self.tempo_clock_fps < 0:
+            raise ConfigError(f"LMConfig.tempo_clock_fps: expected a frame rate >= 0 (0: no clock), "
+                              f"got {self.tempo_clock_fps!r}")
+        if self.tempo_clock_fps and (self.conditioning == "prefix" or self.start_token):
+            raise ConfigError("LMConfig.tempo_clock_fps: the beat clock needs cross or pooled conditioning "
+                              "without a start token (the position a frame is predicted at is then its index)")
         if self.channel_mixer == "einfft" and self.d_model % self.einfft_blocks:
             raise ConfigError(
                 f"LMConfig.einfft_blocks: d_model={self.d_model} must be divisible by "

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from ssmusic.io.atomic import read_json
 from ssmusic.errors import SsmusicError
+from ssmusic.model.clock import tempo_rows
 
 
 def load_manifest(data_dir: str | Path) -> dict:
@@ -99,27 +100,32 @@ class DataOrder:
         return out
 
 
-def random_crop(codes: torch.Tensor, crop: int, pad_id: int, generator: torch.Generator) -> torch.Tensor:
-    """A random window of `crop` frames per row of codes [B, K, T]. Padding is only ever a clip's
-    tail; a window inside it has no target (loss 0/0 = NaN), so windows lie inside the valid frames
-    when those are longer than `crop`, else start at 0 (all valid frames)."""
+def random_crop(codes: torch.Tensor, crop: int, pad_id: int, generator: torch.Generator,
+                return_starts: bool = False):
+    """A random window of `crop` frames per row of codes [B, K, T] (and, with `return_starts`, the
+    frame each window starts at [B]). Padding is only ever a clip's tail; a window inside it has no
+    target (loss 0/0 = NaN), so windows lie inside the valid frames when those are longer than
+    `crop`, else start at 0 (all valid frames)."""
     valid = (codes[:, 0] != pad_id).sum(-1)
     last_start = (valid - crop).clamp(min=0)
     starts = (torch.rand(codes.shape[0], generator=generator) * (last_start + 1)).long()
     index = starts[:, None] + torch.arange(crop)
-    return codes.gather(2, index[:, None, :].expand(-1, codes.shape[1], -1))
+    windows = codes.gather(2, index[:, None, :].expand(-1, codes.shape[1], -1))
+    return (windows, starts) if return_starts else windows
 
 
 def load_batch(dataset: CodesDataset, indices: list[int], device: torch.device, crop: int,
-               generator: torch.Generator | None, encoder) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Clips `indices` as (codes, text, text_mask) on `device`: codes randomly cropped to `crop`
-    frames (0: whole), captions from the dataset's cache or encoded by `encoder`."""
+               generator: torch.Generator | None, encoder) -> tuple[torch.Tensor, ...]:
+    """Clips `indices` as (codes, text, text_mask, tempo) on `device`: codes randomly cropped to
+    `crop` frames (0: whole), captions from the dataset's cache or encoded by `encoder`, tempo [B, 3]
+    the beat clock's rows (the BPM each caption names, where its window starts: model/clock.py)."""
     batch = collate([dataset[i] for i in indices])
-    codes = batch["codes"]
+    codes, starts = batch["codes"], None
     if crop and codes.shape[-1] > crop:
-        codes = random_crop(codes, crop, dataset.manifest["card"], generator)
+        codes, starts = random_crop(codes, crop, dataset.manifest["card"], generator, return_starts=True)
     if "text" in batch:
         text, mask = batch["text"], batch["text_mask"]
     else:
         text, mask = encoder.encode(batch["caption"])
-    return codes.to(device), text.to(device), mask.to(device)
+    tempo = tempo_rows(batch["caption"], starts)
+    return codes.to(device), text.to(device), mask.to(device), tempo.to(device)

@@ -27,7 +27,7 @@ forget_graphs = graphs.forget
 def sample_frames(model, cond: torch.Tensor, cond_mask: torch.Tensor, pooled: torch.Tensor | None, batch: int,
                   steps: int, sampling: SamplingParams, guided: bool, prompt_codes: torch.Tensor | None,
                   callback: Callable[[int, int], None] | None, parallel_prefill: bool = True,
-                  static: bool = False) -> Iterator[torch.Tensor]:
+                  static: bool = False, tempo: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
     """Yield each new frame [B, K] of a generation once its last codebook is sampled."""
     K, device = model.config.n_codebooks, model.null.device
     forced = forced_tokens(batch, K, steps, prompt_codes, model.delay_id, device)
@@ -50,8 +50,10 @@ def sample_frames(model, cond: torch.Tensor, cond_mask: torch.Tensor, pooled: to
         generator = sampling.generator(device)
         sampler = FrameSampler(sampling, batch, guided, device)
     try:
+        if runner is not None and model.clock is not None and tempo is None:  # the captured step reads a buffer
+            tempo = torch.zeros(cond.shape[0], 3, device=device)
         h, state = model.prefill(cond, cond_mask, total - known, pooled=pooled, tokens=fed_prefix,
-                                 state=None if runner is None else runner.state)
+                                 state=None if runner is None else runner.state, tempo=tempo)
         out = torch.empty_like(forced)
         out[:, :, :known] = prefix
         vocab = (batch, K, model.heads[0].out_features)

@@ -56,8 +56,10 @@ class DecodeGraph:
         self.generator = None if sampling.seed is None else torch.Generator(device=device).manual_seed(0)
         # a prefill of a blank caption of the right shape fills the cross-attention buffers the step reads
         blank = torch.zeros(cond_shape, device=device, dtype=model.null.dtype)
+        # (and, for a beat-clock model, the tempo buffer each generation's prefill writes)
+        tempo = None if model.clock is None else torch.zeros(rows, 3, device=device)
         model.prefill(blank, torch.ones(cond_shape[:2], dtype=torch.bool, device=device), 0, pooled=self.pooled,
-                      state=self.state)
+                      state=self.state, tempo=tempo)
         self.graph = self._capture(pool) if device.type == "cuda" else None
 
     def _body(self) -> None:

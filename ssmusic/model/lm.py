@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ssmusic.model.blocks import Block, rename_legacy_keys
+from ssmusic.model.clock import BeatClock
 from ssmusic.config import LMConfig, load_config, save_config
 from ssmusic.model.decode_weights import check_decode_dtype, state_dtype
 from ssmusic.errors import SsmusicError
@@ -33,7 +34,7 @@ from ssmusic.model.mamba2 import Mamba2
 from ssmusic.model import decoding
 from ssmusic.model.patterns import build_delay, revert_delay
 from ssmusic.model.sampling import SamplingParams
-from ssmusic.model.state import DecodeState
+from ssmusic.model.state import DecodeState, store
 
 
 def token_loss(logits: torch.Tensor, codes: torch.Tensor, pad_id: int, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -66,6 +67,7 @@ class MusicLM(nn.Module):
             self.pooled_proj = DecodeLinear(config.text_dim, d)
             self.pooled_norm = nn.LayerNorm(d)
             self.null_pooled = nn.Parameter(torch.randn(d) * 0.02)
+        self.clock = BeatClock(d, config.tempo_clock_fps) if config.tempo_clock_fps else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = RMSNorm(d) if config.final_norm else nn.Identity()
         self.heads = nn.ModuleList(DecodeLinear(d, card, bias=False) for _ in range(config.n_codebooks))
@@ -152,8 +154,9 @@ class MusicLM(nn.Module):
             x = block(x, mask, condition, state.blocks[i] if state is not None else None)
         return x
 
-    def _sequence(self, cond, cond_mask, audio, pooled=None):
-        """Input sequence, its mask and positions; audio [B, T, d] are the embedded inputs."""
+    def _sequence(self, cond, cond_mask, audio, pooled=None, tempo=None):
+        """Input sequence and its mask; audio [B, T, d] are the embedded inputs, `tempo` [B, 3] the
+        beat clock's rows (a clock model only; the position a frame is predicted at is its index)."""
         batch = audio.shape[0]
         if pooled is not None:
             audio = audio + pooled[:, None]
@@ -166,19 +169,23 @@ class MusicLM(nn.Module):
             x = torch.cat([bos if pooled is None else bos + pooled[:, None], audio], dim=1)
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         positions = (torch.cumsum(mask.long(), dim=1) - 1).clamp(min=0)
+        if self.clock is not None and tempo is not None:
+            x = x + self.clock(positions, tempo).to(x.dtype)
         return self._add_positions(x, positions), mask
 
     # ---- training -----------------------------------------------------------------------------
     def forward(self, codes: torch.Tensor, text: torch.Tensor | None = None,
-                text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None) -> torch.Tensor:
-        """Teacher forcing: codes [B,K,T] -> logits [B,K,T,card]; logits[:,k,t] predicts codes[:,k,t]."""
+                text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None,
+                tempo: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher forcing: codes [B,K,T] -> logits [B,K,T,card]; logits[:,k,t] predicts codes[:,k,t].
+        `tempo` [B, 3]: the beat clock's rows (ssmusic.model.clock), for a model that has one."""
         batch, n_codebooks, length = codes.shape
         if n_codebooks != self.config.n_codebooks:
             raise SsmusicError(f"codes have {n_codebooks} codebooks, the model expects {self.config.n_codebooks}")
         delayed = build_delay(codes, self.delay_id)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
         pooled = self.pooled(text, text_mask, null_cond, batch)
-        x, mask = self._sequence(cond, cond_mask, self._embed(self._with_start(delayed[:, :, :-1])), pooled)
+        x, mask = self._sequence(cond, cond_mask, self._embed(self._with_start(delayed[:, :, :-1])), pooled, tempo)
         h = self._run(x, mask, (cond, cond_mask))
         start = (cond.shape[1] - 1 if self.config.conditioning == "prefix" else 0) + int(self.config.start_token)
         h = self.final_norm(h[:, start:])
@@ -186,8 +193,9 @@ class MusicLM(nn.Module):
         return revert_delay(logits)
 
     def loss(self, codes: torch.Tensor, text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
-             null_cond: torch.Tensor | None = None, label_smoothing: float = 0.1) -> torch.Tensor:
-        return token_loss(self(codes, text, text_mask, null_cond), codes, self.pad_id, label_smoothing)
+             null_cond: torch.Tensor | None = None, label_smoothing: float = 0.1,
+             tempo: torch.Tensor | None = None) -> torch.Tensor:
+        return token_loss(self(codes, text, text_mask, null_cond, tempo), codes, self.pad_id, label_smoothing)
 
     # ---- generation ---------------------------------------------------------------------------
     def allocate(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> DecodeState:
@@ -233,11 +241,11 @@ class MusicLM(nn.Module):
 
     def prefill(self, cond: torch.Tensor, cond_mask: torch.Tensor, frames: int,
                 pooled: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
-                state: DecodeState | None = None) -> tuple[torch.Tensor, DecodeState]:
+                state: DecodeState | None = None, tempo: torch.Tensor | None = None) -> tuple[torch.Tensor, DecodeState]:
         """Run the condition (prefix, or BOS for cross/pooled, then the start frame if any), then
         optionally the delayed input frames `tokens` [R, K, P] in parallel, through fresh decode state
         with room for `frames` more (or through `state`, reused: its tensors are written in place).
-        -> (last hidden [R, d], state)"""
+        `tempo` [R, 3]: the beat clock's rows, kept in the state for the steps. -> (last hidden [R, d], state)"""
         rows, device = cond.shape[0], cond.device
         if tokens is None:
             tokens = torch.zeros(rows, self.config.n_codebooks, 0, dtype=torch.long, device=device)
@@ -245,9 +253,11 @@ class MusicLM(nn.Module):
             state = self.allocate(rows, self.capacity(cond.shape[1], tokens.shape[-1], frames), device,
                                   self.null.dtype)
         tokens = self._with_start(tokens)
-        x, mask = self._sequence(cond, cond_mask, self._embed(tokens), pooled)
+        x, mask = self._sequence(cond, cond_mask, self._embed(tokens), pooled, tempo)
         h = self._run(x, mask, (cond, cond_mask), state)[:, -1]
         state.position.copy_(mask.long().sum(1))
+        if self.clock is not None:
+            state.tempo = None if tempo is None else store(state.tempo, tempo.to(state.position.device).float())
         return h, state
 
     def step(self, tokens: torch.Tensor, state: DecodeState, pooled: torch.Tensor | None = None) -> torch.Tensor:
@@ -258,6 +268,8 @@ class MusicLM(nn.Module):
             x = x + pooled
         if self.config.positions != "none":
             x = x + sinusoidal(state.position, self.config.d_model).to(x.dtype)
+        if self.clock is not None and state.tempo is not None:
+            x = x + self.clock(state.position[:, None], state.tempo)[:, 0].to(x.dtype)
         for i, block in enumerate(self.blocks):
             x = block.step(x, state.blocks[i])
         state.position.add_(1)
@@ -265,14 +277,15 @@ class MusicLM(nn.Module):
 
     @torch.no_grad()
     def recurrent_logits(self, codes: torch.Tensor, text: torch.Tensor | None = None,
-                         text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None) -> torch.Tensor:
+                         text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None,
+                         tempo: torch.Tensor | None = None) -> torch.Tensor:
         """Same contract as forward(), computed token by token through the decode state. Equal to
         forward() up to float error: this is what makes generation exact."""
         batch = codes.shape[0]
         delayed = build_delay(codes, self.delay_id)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
         pooled = self.pooled(text, text_mask, null_cond, batch)
-        h, state = self.prefill(cond, cond_mask, delayed.shape[-1], pooled=pooled)
+        h, state = self.prefill(cond, cond_mask, delayed.shape[-1], pooled=pooled, tempo=tempo)
         logits = []
         for t in range(delayed.shape[-1]):
             logits.append(self._logits(h))
@@ -285,16 +298,17 @@ class MusicLM(nn.Module):
                  sampling: SamplingParams = SamplingParams(), prompt_codes: torch.Tensor | None = None,
                  callback: Callable[[int, int], None] | None = None, batch: int | None = None,
                  null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None,
-                 parallel_prefill: bool = True) -> torch.Tensor:
+                 parallel_prefill: bool = True, tempo: torch.Tensor | None = None) -> torch.Tensor:
         """Sample `steps` new frames -> codes [B, K, steps], decoding with recurrent state / KV cache.
 
         CFG runs conditional and null rows as one doubled batch; the null rows use the learned null
         vector, or `null_text` (shaped like `text`) when given, as models with
         `null_condition="empty_text"` need. `prompt_codes` [B, K, P] are continued from: run through
         the model in parallel (`parallel_prefill`, the default) or teacher-forced one step at a time
-        (the reference; both give the same codes). `text=None` samples unconditionally (`batch` rows)."""
+        (the reference; both give the same codes). `text=None` samples unconditionally (`batch` rows).
+        `tempo` [B, 3]: the beat clock's rows (ssmusic.model.clock.tempo_rows), for a clock model."""
         frames = list(self.generate_frames(text, text_mask, steps, sampling, prompt_codes, callback, batch,
-                                           null_text, null_text_mask, parallel_prefill))
+                                           null_text, null_text_mask, parallel_prefill, tempo))
         return torch.stack(frames, dim=-1)
 
     @torch.no_grad()
@@ -302,7 +316,7 @@ class MusicLM(nn.Module):
                         sampling: SamplingParams = SamplingParams(), prompt_codes: torch.Tensor | None = None,
                         callback: Callable[[int, int], None] | None = None, batch: int | None = None,
                         null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None,
-                        parallel_prefill: bool = True) -> Iterator[torch.Tensor]:
+                        parallel_prefill: bool = True, tempo: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
         """Like generate(), but yields each new frame's codes [B, K] as soon as all its codebooks
         are sampled (with the delay pattern, K - 1 steps after its first codebook)."""
         if steps < 1:
@@ -320,8 +334,11 @@ class MusicLM(nn.Module):
             rows = 2 * batch if guided else batch
             cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
             pooled = self.pooled(text, text_mask, null_cond, rows)
+            if tempo is not None and self.clock is not None:  # both CFG halves hear the clock: it is not text
+                tempo = (torch.cat([tempo, tempo]) if guided else tempo).to(cond.device).float()
             yield from decoding.sample_frames(self, cond, cond_mask, pooled, batch, steps, sampling, guided,
-                                              prompt_codes, callback, parallel_prefill, static=self.uses_cuda_graphs())
+                                              prompt_codes, callback, parallel_prefill, static=self.uses_cuda_graphs(),
+                                              tempo=tempo if self.clock is not None else None)
         finally:
             self.train(was_training)
 

@@ -30,6 +30,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     caption_dropout: float = 0.1
     text_lr_scale: float = 1.0  # learning-rate multiplier of the text projection (and pooled vector)
+    # the beat clock (ssmusic/model/clock.py): the BPM each caption names as a phase at every frame
+    tempo_clock: bool = False
     grad_clip: float = 1.0
     crop_frames: int = 0  # train on random windows of this many frames (0 = whole clips)
     # validate a cropped run on windows of crop_frames (what it trained on); False: on whole clips
@@ -61,4 +63,6 @@ class TrainConfig:
                       n_codebooks=self.codebooks, text_dim=manifest["text_dim"] or 384)
         if self.backbone == "simba":
             values["channel_mixer"] = self.channel_mixer
+        if self.tempo_clock:
+            values["tempo_clock_fps"] = float(manifest["frame_rate"])
         return presets.preset(self.preset, **values, **self.model_overrides)

@@ -133,7 +133,11 @@ def configure(config, init: InitModel, given: Iterable[str]):
 
 
 def lm_config(config, init: InitModel) -> LMConfig:
-    return dataclasses.replace(init.lm_config, **config.model_overrides)
+    """The model's architecture, with a fine-tune's overrides; --tempo-clock adds a beat clock at the
+    model's frame rate to a model that has none (it starts at zero: the model as it was)."""
+    clock = {"tempo_clock_fps": float(init.pipeline["frame_rate"])} \
+        if config.tempo_clock and not init.lm_config.tempo_clock_fps else {}
+    return dataclasses.replace(init.lm_config, **config.model_overrides, **clock)
 
 
 def _same(a, b, model_dir: Path) -> bool:
@@ -186,11 +190,16 @@ def weights_sha256(directory: Path) -> str:
 
 
 def load_weights(model: torch.nn.Module, init: InitModel) -> None:
-    """The model's weights into `model` (built from its config): every tensor, strictly."""
+    """The model's weights into `model` (built from its config): every tensor, strictly; only a beat
+    clock the fine-tune adds (--tempo-clock) is new, and starts at zero."""
     from ssmusic.model.lm import MusicLM
 
     loaded = MusicLM.from_pretrained(init.directory)  # refuses weights that do not fit lm_config.json
-    model.load_state_dict(loaded.state_dict())
+    added = getattr(model, "clock", None) is not None and loaded.clock is None
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=not added)
+    if added and (unexpected or any(not key.startswith("clock.") for key in missing)):
+        raise SsmusicError(f"--init-from {init.source}: weights do not fit beside the added beat clock: "
+                           f"missing {missing}, unexpected {unexpected}")
 
 
 def freeze(model: torch.nn.Module, groups: list[str]) -> None:

@@ -224,3 +224,51 @@ def test_lora_fine_tune_under_ddp_matches_one_process(tmp_path, tiny_dataset, ti
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=2e-4, rtol=1e-3)
     assert not torch.allclose(a[next(k for k in a if "lora_B" in k)], torch.zeros(1))
+
+
+def _with_tempo_captions(tiny_dataset, tmp_path):
+    """tiny_dataset with a BPM in every caption (the cached text embeddings stay: the clock reads the words)."""
+    data = tmp_path / "data_bpm"
+    shutil.copytree(tiny_dataset, data)
+    for split in ("train", "valid", "test"):
+        lines = (data / split / "captions.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        for i, row in enumerate(rows):
+            row["caption"] += f", {80 + 20 * (i % 4)} BPM"
+        (data / split / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return data
+
+
+def test_tempo_clock_trains_from_scratch_and_is_added_by_a_fine_tune(tmp_path, tiny_dataset):
+    data = _with_tempo_captions(tiny_dataset, tmp_path)
+    frame_rate = json.loads((data / "manifest.json").read_text())["frame_rate"]
+    overrides = {"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8}
+    base = TrainConfig(preset="tiny", conditioning="cross", steps=3, batch_size=4, eval_every=100, save_every=100,
+                       warmup_steps=1, model_overrides=overrides, device="cpu")
+    plain = train(data, tmp_path / "plain", base, progress=False)
+    clocked = train(data, tmp_path / "clocked", TrainConfig(**{**base.__dict__, "tempo_clock": True}), progress=False)
+    assert json.loads((clocked / "lm_config.json").read_text())["tempo_clock_fps"] == frame_rate
+    assert _weights(clocked)["clock.proj.weight"].abs().sum() > 0  # the captions' BPM reached it
+    assert "clock.proj.weight" not in _weights(plain)
+    # a fine-tune adds a clock to the plain model: it starts at zero, so step 0 is the model as it was
+    tuned = train(data, tmp_path / "tuned", TrainConfig(steps=1, batch_size=4, eval_every=1, save_every=100,
+                                                        lr=1e-9, init_from=str(plain), tempo_clock=True), progress=False)
+    weights, before = _weights(tuned), _weights(plain)
+    assert set(weights) == set(before) | {"clock.proj.weight"}
+    assert weights["clock.proj.weight"].abs().max() < 1e-6
+    rows = [json.loads(line) for line in (tmp_path / "tuned" / "metrics.jsonl").read_text().splitlines()]
+    plain_rows = [json.loads(line) for line in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["val_loss"] == pytest.approx([r for r in plain_rows if "val_loss" in r][-1]["val_loss"], abs=1e-5)
+
+
+def test_training_crops_tell_the_clock_where_they_start(tiny_dataset):
+    from ssmusic.data.datasets import CodesDataset, load_batch
+
+    dataset = CodesDataset(tiny_dataset, "train", 1)
+    dataset.captions = [c + ", 100 BPM" for c in dataset.captions]
+    codes, _, _, tempo = load_batch(dataset, [0, 1, 2], torch.device("cpu"), 10, torch.Generator().manual_seed(0), None)
+    whole, _, _, _ = load_batch(dataset, [0, 1, 2], torch.device("cpu"), 0, None, None)
+    assert tempo[:, 0].eq(100).all() and tempo[:, 2].gt(0).any()
+    for row in range(3):  # each window is the clip from the frame its tempo row names
+        start = int(tempo[row, 2])
+        assert torch.equal(codes[row], whole[row, :, start:start + 10])
