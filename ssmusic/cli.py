@@ -170,6 +170,9 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tempo-clock", action="store_true",
                         help="give the model a beat clock: the BPM each caption names as a beat phase at every "
                              "frame (cross or pooled conditioning; with --init-from it adds one to a model without)")
+    parser.add_argument("--key-embedding", action="store_true",
+                        help="give the model the key each caption names (tonic and mode) as a learned vector at every "
+                             "position (with --init-from it adds one to a model without)")
     parser.add_argument("--crop-frames", type=int, default=0, help="train on random windows of this many frames "
                         "and validate on consecutive windows of the same length (0 = whole clips)")
     parser.add_argument("--eval-whole-clips", action="store_true",

@@ -68,9 +68,12 @@ class LMConfig:
     # and once a few frames are heard the audio predicts itself; measured on the demo data, the
     # prefix-only model ignored its caption (see docs/model.md, "Conditioning: following the prompt").
     pooled_text: bool = False
-    # The beat clock (ssmusic/model/clock.py): the codec's frame rate, so the prompt's BPM becomes a
+    # The beat clock (ssmusic/model/controls.py): the codec's frame rate, so the prompt's BPM becomes a
     # beat phase at every frame, added to the input; 0 = no clock (models trained before it).
     tempo_clock_fps: float = 0.0
+    # The key the prompt names (tonic and mode, ssmusic/model/controls.py) as a learned vector added
+    # at every position.
+    key_embedding: bool = False
 
     @property
     def uses_pooled_text(self) -> bool:
@@ -90,7 +93,7 @@ class LMConfig:
         choice("channel_mixer", CHANNEL_MIXERS)
         choice("positions", POSITIONS)
         choice("null_condition", NULL_CONDITIONS)
-        for name in ("use_text_mask", "final_norm", "start_token", "pooled_text"):
+        for name in ("use_text_mask", "final_norm", "start_token", "pooled_text", "key_embedding"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"LMConfig.{name}: expected true or false, got {getattr(self, name)!r}")
         for name in ("d_model", "n_layers", "d_state", "expand", "headdim", "d_conv", "ngroups",
@@ -114,9 +117,10 @@ class LMConfig:
                 or self.tempo_clock_fps < 0:
             raise ConfigError(f"LMConfig.tempo_clock_fps: expected a frame rate >= 0 (0: no clock), "
                               f"got {self.tempo_clock_fps!r}")
-        if self.tempo_clock_fps and (self.conditioning == "prefix" or self.start_token):
-            raise ConfigError("LMConfig.tempo_clock_fps: the beat clock needs cross or pooled conditioning "
-                              "without a start token (the position a frame is predicted at is then its index)")
+        for name in ("tempo_clock_fps", "key_embedding"):
+            if getattr(self, name) and (self.conditioning == "prefix" or self.start_token):
+                raise ConfigError(f"LMConfig.{name}: the prompt's controls need cross or pooled conditioning without "
+                                  "a start token (the position a frame is predicted at is then its index)")
         if self.channel_mixer == "einfft" and self.d_model % self.einfft_blocks:
             raise ConfigError(
                 f"LMConfig.einfft_blocks: d_model={self.d_model} must be divisible by "

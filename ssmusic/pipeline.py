@@ -20,7 +20,7 @@ import torch
 from ssmusic.checks import MAX_SECONDS, check_device, check_prompt, check_prompts, check_seconds
 from ssmusic.config import PipelineConfig, load_config
 from ssmusic.errors import SsmusicError
-from ssmusic.model.clock import tempo_rows
+from ssmusic.model.controls import control_rows
 from ssmusic.model.sampling import SamplingParams
 
 if TYPE_CHECKING:
@@ -186,8 +186,8 @@ class TextToMusic:
             text, mask = self.encode_text(descriptions)
         arguments = dict(text=text, text_mask=mask, steps=steps, sampling=sampling, prompt_codes=prompt_codes,
                          null_text=null_text, null_text_mask=null_mask)
-        if getattr(self.lm, "clock", None) is not None:  # the BPM each prompt names (none: no clock)
-            arguments["tempo"] = tempo_rows(descriptions)
+        if getattr(self.lm, "uses_controls", False):  # the BPM and key each prompt names (ssmusic.model.controls)
+            arguments["controls"] = control_rows(descriptions)
         return arguments
 
     @torch.inference_mode()
@@ -279,8 +279,9 @@ class TextToMusic:
             "model_dir": str(self.model_dir) if self.model_dir else None,
             "backbone": self.lm.config.backbone,
             "conditioning": self.lm.config.conditioning,
-            # a beat clock hears the BPM a prompt names (ssmusic/model/clock.py)
+            # controls the model hears from the prompt (ssmusic/model/controls.py): the BPM, the key
             "tempo_clock": bool(getattr(self.lm.config, "tempo_clock_fps", 0)),
+            "key_embedding": bool(getattr(self.lm.config, "key_embedding", False)),
             "pipeline": asdict(self.config),
             # how the codes became audio: the mel codec's "vocoder" or "griffin-lim"; None for codecs
             # with one decoder (MDCT, DAC, EnCodec)

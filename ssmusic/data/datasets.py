@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from ssmusic.io.atomic import read_json
 from ssmusic.errors import SsmusicError
-from ssmusic.model.clock import tempo_rows
+from ssmusic.model.controls import control_rows
 
 
 def load_manifest(data_dir: str | Path) -> dict:
@@ -116,9 +116,9 @@ def random_crop(codes: torch.Tensor, crop: int, pad_id: int, generator: torch.Ge
 
 def load_batch(dataset: CodesDataset, indices: list[int], device: torch.device, crop: int,
                generator: torch.Generator | None, encoder) -> tuple[torch.Tensor, ...]:
-    """Clips `indices` as (codes, text, text_mask, tempo) on `device`: codes randomly cropped to
-    `crop` frames (0: whole), captions from the dataset's cache or encoded by `encoder`, tempo [B, 3]
-    the beat clock's rows (the BPM each caption names, where its window starts: model/clock.py)."""
+    """Clips `indices` as (codes, text, text_mask, controls) on `device`: codes randomly cropped to
+    `crop` frames (0: whole), captions from the dataset's cache or encoded by `encoder`, controls [B, 5]
+    what each caption asks for (its BPM and key, where its window starts: model/controls.py)."""
     batch = collate([dataset[i] for i in indices])
     codes, starts = batch["codes"], None
     if crop and codes.shape[-1] > crop:
@@ -127,5 +127,5 @@ def load_batch(dataset: CodesDataset, indices: list[int], device: torch.device, 
         text, mask = batch["text"], batch["text_mask"]
     else:
         text, mask = encoder.encode(batch["caption"])
-    tempo = tempo_rows(batch["caption"], starts)
-    return codes.to(device), text.to(device), mask.to(device), tempo.to(device)
+    controls = control_rows(batch["caption"], starts)
+    return codes.to(device), text.to(device), mask.to(device), controls.to(device)

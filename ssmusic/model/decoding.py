@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import torch
 
 from ssmusic.model import graphs
+from ssmusic.model.controls import no_controls
 from ssmusic.model.patterns import forced_tokens
 from ssmusic.model.sampling import FrameSampler, SamplingParams, draw_as_sampling
 
@@ -27,7 +28,7 @@ forget_graphs = graphs.forget
 def sample_frames(model, cond: torch.Tensor, cond_mask: torch.Tensor, pooled: torch.Tensor | None, batch: int,
                   steps: int, sampling: SamplingParams, guided: bool, prompt_codes: torch.Tensor | None,
                   callback: Callable[[int, int], None] | None, parallel_prefill: bool = True,
-                  static: bool = False, tempo: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+                  static: bool = False, controls: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
     """Yield each new frame [B, K] of a generation once its last codebook is sampled."""
     K, device = model.config.n_codebooks, model.null.device
     forced = forced_tokens(batch, K, steps, prompt_codes, model.delay_id, device)
@@ -50,10 +51,10 @@ def sample_frames(model, cond: torch.Tensor, cond_mask: torch.Tensor, pooled: to
         generator = sampling.generator(device)
         sampler = FrameSampler(sampling, batch, guided, device)
     try:
-        if runner is not None and model.clock is not None and tempo is None:  # the captured step reads a buffer
-            tempo = torch.zeros(cond.shape[0], 3, device=device)
+        if runner is not None and model.uses_controls and controls is None:  # the captured step reads a buffer
+            controls = no_controls(cond.shape[0], device)
         h, state = model.prefill(cond, cond_mask, total - known, pooled=pooled, tokens=fed_prefix,
-                                 state=None if runner is None else runner.state, tempo=tempo)
+                                 state=None if runner is None else runner.state, controls=controls)
         out = torch.empty_like(forced)
         out[:, :, :known] = prefix
         vocab = (batch, K, model.heads[0].out_features)

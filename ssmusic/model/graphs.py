@@ -31,6 +31,8 @@ from collections import OrderedDict
 
 import torch
 
+from ssmusic.model.controls import no_controls
+
 from ssmusic.model.layers import SelfAttention
 from ssmusic.model.sampling import FrameSampler, SamplingParams
 
@@ -56,10 +58,10 @@ class DecodeGraph:
         self.generator = None if sampling.seed is None else torch.Generator(device=device).manual_seed(0)
         # a prefill of a blank caption of the right shape fills the cross-attention buffers the step reads
         blank = torch.zeros(cond_shape, device=device, dtype=model.null.dtype)
-        # (and, for a beat-clock model, the tempo buffer each generation's prefill writes)
-        tempo = None if model.clock is None else torch.zeros(rows, 3, device=device)
+        # (and, for a model that hears the prompt's controls, the buffer each generation's prefill writes)
+        controls = no_controls(rows, device) if model.uses_controls else None
         model.prefill(blank, torch.ones(cond_shape[:2], dtype=torch.bool, device=device), 0, pooled=self.pooled,
-                      state=self.state, tempo=tempo)
+                      state=self.state, controls=controls)
         self.graph = self._capture(pool) if device.type == "cuda" else None
 
     def _body(self) -> None:

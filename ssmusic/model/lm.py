@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ssmusic.model.blocks import Block, rename_legacy_keys
-from ssmusic.model.clock import BeatClock
+from ssmusic.model.controls import BeatClock, KeyEmbedding, heard_controls
 from ssmusic.config import LMConfig, load_config, save_config
 from ssmusic.model.decode_weights import check_decode_dtype, state_dtype
 from ssmusic.errors import SsmusicError
@@ -67,7 +67,9 @@ class MusicLM(nn.Module):
             self.pooled_proj = DecodeLinear(config.text_dim, d)
             self.pooled_norm = nn.LayerNorm(d)
             self.null_pooled = nn.Parameter(torch.randn(d) * 0.02)
+        # what the prompt asks for, heard at every position (ssmusic.model.controls): tempo and key
         self.clock = BeatClock(d, config.tempo_clock_fps) if config.tempo_clock_fps else None
+        self.key_embed = KeyEmbedding(d) if config.key_embedding else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = RMSNorm(d) if config.final_norm else nn.Identity()
         self.heads = nn.ModuleList(DecodeLinear(d, card, bias=False) for _ in range(config.n_codebooks))
@@ -154,9 +156,11 @@ class MusicLM(nn.Module):
             x = block(x, mask, condition, state.blocks[i] if state is not None else None)
         return x
 
-    def _sequence(self, cond, cond_mask, audio, pooled=None, tempo=None):
-        """Input sequence and its mask; audio [B, T, d] are the embedded inputs, `tempo` [B, 3] the
-        beat clock's rows (a clock model only; the position a frame is predicted at is its index)."""
+    uses_controls = property(lambda self: self.clock is not None or self.key_embed is not None)
+
+    def _sequence(self, cond, cond_mask, audio, pooled=None, controls=None):
+        """Input sequence and its mask; audio [B, T, d] are the embedded inputs, `controls` [B, 5] what
+        the prompt asks for (ssmusic.model.controls; the position a frame is predicted at is its index)."""
         batch = audio.shape[0]
         if pooled is not None:
             audio = audio + pooled[:, None]
@@ -169,23 +173,23 @@ class MusicLM(nn.Module):
             x = torch.cat([bos if pooled is None else bos + pooled[:, None], audio], dim=1)
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         positions = (torch.cumsum(mask.long(), dim=1) - 1).clamp(min=0)
-        if self.clock is not None and tempo is not None:
-            x = x + self.clock(positions, tempo).to(x.dtype)
+        if controls is not None and self.uses_controls:
+            x = x + heard_controls(self, positions, controls).to(x.dtype)
         return self._add_positions(x, positions), mask
 
     # ---- training -----------------------------------------------------------------------------
     def forward(self, codes: torch.Tensor, text: torch.Tensor | None = None,
                 text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None,
-                tempo: torch.Tensor | None = None) -> torch.Tensor:
+                controls: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing: codes [B,K,T] -> logits [B,K,T,card]; logits[:,k,t] predicts codes[:,k,t].
-        `tempo` [B, 3]: the beat clock's rows (ssmusic.model.clock), for a model that has one."""
+        `controls` [B, 5]: what the prompt asks for (ssmusic.model.controls), for a model that hears it."""
         batch, n_codebooks, length = codes.shape
         if n_codebooks != self.config.n_codebooks:
             raise SsmusicError(f"codes have {n_codebooks} codebooks, the model expects {self.config.n_codebooks}")
         delayed = build_delay(codes, self.delay_id)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
         pooled = self.pooled(text, text_mask, null_cond, batch)
-        x, mask = self._sequence(cond, cond_mask, self._embed(self._with_start(delayed[:, :, :-1])), pooled, tempo)
+        x, mask = self._sequence(cond, cond_mask, self._embed(self._with_start(delayed[:, :, :-1])), pooled, controls)
         h = self._run(x, mask, (cond, cond_mask))
         start = (cond.shape[1] - 1 if self.config.conditioning == "prefix" else 0) + int(self.config.start_token)
         h = self.final_norm(h[:, start:])
@@ -194,8 +198,8 @@ class MusicLM(nn.Module):
 
     def loss(self, codes: torch.Tensor, text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
              null_cond: torch.Tensor | None = None, label_smoothing: float = 0.1,
-             tempo: torch.Tensor | None = None) -> torch.Tensor:
-        return token_loss(self(codes, text, text_mask, null_cond, tempo), codes, self.pad_id, label_smoothing)
+             controls: torch.Tensor | None = None) -> torch.Tensor:
+        return token_loss(self(codes, text, text_mask, null_cond, controls), codes, self.pad_id, label_smoothing)
 
     # ---- generation ---------------------------------------------------------------------------
     def allocate(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> DecodeState:
@@ -241,11 +245,11 @@ class MusicLM(nn.Module):
 
     def prefill(self, cond: torch.Tensor, cond_mask: torch.Tensor, frames: int,
                 pooled: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
-                state: DecodeState | None = None, tempo: torch.Tensor | None = None) -> tuple[torch.Tensor, DecodeState]:
+                state: DecodeState | None = None, controls: torch.Tensor | None = None) -> tuple[torch.Tensor, DecodeState]:
         """Run the condition (prefix, or BOS for cross/pooled, then the start frame if any), then
         optionally the delayed input frames `tokens` [R, K, P] in parallel, through fresh decode state
         with room for `frames` more (or through `state`, reused: its tensors are written in place).
-        `tempo` [R, 3]: the beat clock's rows, kept in the state for the steps. -> (last hidden [R, d], state)"""
+        `controls` [R, 5]: the prompt's controls, kept in the state for the steps. -> (last hidden [R, d], state)"""
         rows, device = cond.shape[0], cond.device
         if tokens is None:
             tokens = torch.zeros(rows, self.config.n_codebooks, 0, dtype=torch.long, device=device)
@@ -253,11 +257,11 @@ class MusicLM(nn.Module):
             state = self.allocate(rows, self.capacity(cond.shape[1], tokens.shape[-1], frames), device,
                                   self.null.dtype)
         tokens = self._with_start(tokens)
-        x, mask = self._sequence(cond, cond_mask, self._embed(tokens), pooled, tempo)
+        x, mask = self._sequence(cond, cond_mask, self._embed(tokens), pooled, controls)
         h = self._run(x, mask, (cond, cond_mask), state)[:, -1]
         state.position.copy_(mask.long().sum(1))
-        if self.clock is not None:
-            state.tempo = None if tempo is None else store(state.tempo, tempo.to(state.position.device).float())
+        if self.uses_controls:
+            state.controls = None if controls is None else store(state.controls, controls.to(state.position.device).float())
         return h, state
 
     def step(self, tokens: torch.Tensor, state: DecodeState, pooled: torch.Tensor | None = None) -> torch.Tensor:
@@ -268,8 +272,8 @@ class MusicLM(nn.Module):
             x = x + pooled
         if self.config.positions != "none":
             x = x + sinusoidal(state.position, self.config.d_model).to(x.dtype)
-        if self.clock is not None and state.tempo is not None:
-            x = x + self.clock(state.position[:, None], state.tempo)[:, 0].to(x.dtype)
+        if state.controls is not None:
+            x = x + heard_controls(self, state.position[:, None], state.controls)[:, 0].to(x.dtype)
         for i, block in enumerate(self.blocks):
             x = block.step(x, state.blocks[i])
         state.position.add_(1)
@@ -278,14 +282,14 @@ class MusicLM(nn.Module):
     @torch.no_grad()
     def recurrent_logits(self, codes: torch.Tensor, text: torch.Tensor | None = None,
                          text_mask: torch.Tensor | None = None, null_cond: torch.Tensor | None = None,
-                         tempo: torch.Tensor | None = None) -> torch.Tensor:
+                         controls: torch.Tensor | None = None) -> torch.Tensor:
         """Same contract as forward(), computed token by token through the decode state. Equal to
         forward() up to float error: this is what makes generation exact."""
         batch = codes.shape[0]
         delayed = build_delay(codes, self.delay_id)
         cond, cond_mask = self.condition(text, text_mask, null_cond, batch)
         pooled = self.pooled(text, text_mask, null_cond, batch)
-        h, state = self.prefill(cond, cond_mask, delayed.shape[-1], pooled=pooled, tempo=tempo)
+        h, state = self.prefill(cond, cond_mask, delayed.shape[-1], pooled=pooled, controls=controls)
         logits = []
         for t in range(delayed.shape[-1]):
             logits.append(self._logits(h))
@@ -298,7 +302,7 @@ class MusicLM(nn.Module):
                  sampling: SamplingParams = SamplingParams(), prompt_codes: torch.Tensor | None = None,
                  callback: Callable[[int, int], None] | None = None, batch: int | None = None,
                  null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None,
-                 parallel_prefill: bool = True, tempo: torch.Tensor | None = None) -> torch.Tensor:
+                 parallel_prefill: bool = True, controls: torch.Tensor | None = None) -> torch.Tensor:
         """Sample `steps` new frames -> codes [B, K, steps], decoding with recurrent state / KV cache.
 
         CFG runs conditional and null rows as one doubled batch; the null rows use the learned null
@@ -306,9 +310,9 @@ class MusicLM(nn.Module):
         `null_condition="empty_text"` need. `prompt_codes` [B, K, P] are continued from: run through
         the model in parallel (`parallel_prefill`, the default) or teacher-forced one step at a time
         (the reference; both give the same codes). `text=None` samples unconditionally (`batch` rows).
-        `tempo` [B, 3]: the beat clock's rows (ssmusic.model.clock.tempo_rows), for a clock model."""
+        `controls` [B, 5]: the prompt's controls (ssmusic.model.controls.control_rows), for a model that hears them."""
         frames = list(self.generate_frames(text, text_mask, steps, sampling, prompt_codes, callback, batch,
-                                           null_text, null_text_mask, parallel_prefill, tempo))
+                                           null_text, null_text_mask, parallel_prefill, controls))
         return torch.stack(frames, dim=-1)
 
     @torch.no_grad()
@@ -316,7 +320,7 @@ class MusicLM(nn.Module):
                         sampling: SamplingParams = SamplingParams(), prompt_codes: torch.Tensor | None = None,
                         callback: Callable[[int, int], None] | None = None, batch: int | None = None,
                         null_text: torch.Tensor | None = None, null_text_mask: torch.Tensor | None = None,
-                        parallel_prefill: bool = True, tempo: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+                        parallel_prefill: bool = True, controls: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
         """Like generate(), but yields each new frame's codes [B, K] as soon as all its codebooks
         are sampled (with the delay pattern, K - 1 steps after its first codebook)."""
         if steps < 1:
@@ -334,11 +338,11 @@ class MusicLM(nn.Module):
             rows = 2 * batch if guided else batch
             cond, cond_mask = self.condition(text, text_mask, null_cond, rows)
             pooled = self.pooled(text, text_mask, null_cond, rows)
-            if tempo is not None and self.clock is not None:  # both CFG halves hear the clock: it is not text
-                tempo = (torch.cat([tempo, tempo]) if guided else tempo).to(cond.device).float()
+            if controls is not None and self.uses_controls:  # both CFG halves hear them: they are not text
+                controls = (torch.cat([controls, controls]) if guided else controls).to(cond.device).float()
             yield from decoding.sample_frames(self, cond, cond_mask, pooled, batch, steps, sampling, guided,
                                               prompt_codes, callback, parallel_prefill, static=self.uses_cuda_graphs(),
-                                              tempo=tempo if self.clock is not None else None)
+                                              controls=controls if self.uses_controls else None)
         finally:
             self.train(was_training)
 

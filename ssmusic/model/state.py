@@ -80,9 +80,9 @@ class DecodeState:
 
     blocks: list[BlockState]
     position: torch.Tensor  # [B] long, advanced in place by each step
-    # [B, 3] (bpm, beats per bar, first frame) for a model with a beat clock (ssmusic.model.clock);
-    # None: no clock heard
-    tempo: torch.Tensor | None = None
+    # [B, 5] what the prompt asks for (ssmusic.model.controls.CONTROL_COLUMNS) for a model that hears
+    # it (a beat clock, a key); None: nothing
+    controls: torch.Tensor | None = None
 
     def static(self) -> "DecodeState":
         """Steps on this state change no Python value (KV caches read whole, masked by position): the

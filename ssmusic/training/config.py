@@ -30,8 +30,9 @@ class TrainConfig:
     label_smoothing: float = 0.1
     caption_dropout: float = 0.1
     text_lr_scale: float = 1.0  # learning-rate multiplier of the text projection (and pooled vector)
-    # the beat clock (ssmusic/model/clock.py): the BPM each caption names as a phase at every frame
+    # the beat clock (ssmusic/model/controls.py): the BPM each caption names as a phase at every frame
     tempo_clock: bool = False
+    key_embedding: bool = False  # and the key each caption names, as a learned vector
     grad_clip: float = 1.0
     crop_frames: int = 0  # train on random windows of this many frames (0 = whole clips)
     # validate a cropped run on windows of crop_frames (what it trained on); False: on whole clips
@@ -65,4 +66,6 @@ class TrainConfig:
             values["channel_mixer"] = self.channel_mixer
         if self.tempo_clock:
             values["tempo_clock_fps"] = float(manifest["frame_rate"])
+        if self.key_embedding:
+            values["key_embedding"] = True
         return presets.preset(self.preset, **values, **self.model_overrides)

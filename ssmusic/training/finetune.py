@@ -134,10 +134,14 @@ def configure(config, init: InitModel, given: Iterable[str]):
 
 def lm_config(config, init: InitModel) -> LMConfig:
     """The model's architecture, with a fine-tune's overrides; --tempo-clock adds a beat clock at the
-    model's frame rate to a model that has none (it starts at zero: the model as it was)."""
-    clock = {"tempo_clock_fps": float(init.pipeline["frame_rate"])} \
-        if config.tempo_clock and not init.lm_config.tempo_clock_fps else {}
-    return dataclasses.replace(init.lm_config, **config.model_overrides, **clock)
+    model's frame rate, --key-embedding a key vector, to a model without (each starts at zero: the
+    model as it was)."""
+    added = {}
+    if config.tempo_clock and not init.lm_config.tempo_clock_fps:
+        added["tempo_clock_fps"] = float(init.pipeline["frame_rate"])
+    if config.key_embedding:
+        added["key_embedding"] = True
+    return dataclasses.replace(init.lm_config, **config.model_overrides, **added)
 
 
 def _same(a, b, model_dir: Path) -> bool:
@@ -190,15 +194,16 @@ def weights_sha256(directory: Path) -> str:
 
 
 def load_weights(model: torch.nn.Module, init: InitModel) -> None:
-    """The model's weights into `model` (built from its config): every tensor, strictly; only a beat
-    clock the fine-tune adds (--tempo-clock) is new, and starts at zero."""
+    """The model's weights into `model` (built from its config): every tensor, strictly; only the
+    controls a fine-tune adds (--tempo-clock, --key-embedding) are new, and start at zero."""
     from ssmusic.model.lm import MusicLM
 
     loaded = MusicLM.from_pretrained(init.directory)  # refuses weights that do not fit lm_config.json
-    added = getattr(model, "clock", None) is not None and loaded.clock is None
+    added = tuple(f"{name}." for name in ("clock", "key_embed")
+                  if getattr(model, name, None) is not None and getattr(loaded, name) is None)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=not added)
-    if added and (unexpected or any(not key.startswith("clock.") for key in missing)):
-        raise SsmusicError(f"--init-from {init.source}: weights do not fit beside the added beat clock: "
+    if added and (unexpected or any(not key.startswith(added) for key in missing)):
+        raise SsmusicError(f"--init-from {init.source}: weights do not fit beside the added controls: "
                            f"missing {missing}, unexpected {unexpected}")
 
 

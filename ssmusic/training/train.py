@@ -28,7 +28,7 @@ from ssmusic.io.atomic import write_json_atomic
 from ssmusic.training.checkpoint import capture_rng, export_model, latest_checkpoint, save_checkpoint
 from ssmusic.config import LMConfig
 from ssmusic.data.datasets import CodesDataset, DataOrder, load_batch
-from ssmusic.model.clock import CLOCK_DROPOUT, drop_clock
+from ssmusic.model.controls import CONTROL_DROPOUT, drop_controls
 from ssmusic.errors import SsmusicError
 from ssmusic.model.lm import MusicLM, token_loss
 from ssmusic.training.optim import lr_at, param_groups, scale_text_lr
@@ -162,14 +162,14 @@ def train_step(state: TrainingState, wrapped: torch.nn.Module, data: TrainingDat
         group["lr"] = lr_at(state.step, config) * group.get("lr_scale", 1.0)
     tokens, loss_sum = 0, 0.0
     for _ in range(config.grad_accum):
-        codes, text, mask, tempo = load_batch(data.train, state.order.take(config.batch_size), device,
+        codes, text, mask, controls = load_batch(data.train, state.order.take(config.batch_size), device,
                                               config.crop_frames, state.generators["crop"], data.encoder)
         null = torch.rand(codes.shape[0], generator=state.generators["dropout"]) < config.caption_dropout
-        clock = None
-        if model.clock is not None:  # drawn only for a clock model: other runs keep their random streams
-            clock = drop_clock(tempo, CLOCK_DROPOUT, state.generators["dropout"])
+        heard = None
+        if model.uses_controls:  # drawn only for such a model: other runs keep their random streams
+            heard = drop_controls(controls, CONTROL_DROPOUT, state.generators["dropout"])
         with distributed.autocast(device):
-            logits = wrapped(codes, text, mask, null.to(device), clock)
+            logits = wrapped(codes, text, mask, null.to(device), heard)
         loss = token_loss(logits, codes, model.pad_id, config.label_smoothing)
         if not torch.isfinite(loss.detach()):
             where = f"; the last good checkpoint is {state.last_saved}" if state.last_saved else ""
@@ -284,6 +284,7 @@ def config_from_args(args) -> TrainConfig:
                        batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        warmup_steps=args.warmup_steps, caption_dropout=args.caption_dropout,
                        text_lr_scale=args.text_lr_scale, tempo_clock=bool(getattr(args, "tempo_clock", False)),
+                       key_embedding=bool(getattr(args, "key_embedding", False)),
                        crop_frames=args.crop_frames, eval_windows=not args.eval_whole_clips, eval_every=args.eval_every, eval_batches=args.eval_batches,
                        save_every=args.save_every, seed=args.seed, device=args.device,
                        tensorboard=args.tensorboard, compile=bool(getattr(args, "compile", False)),

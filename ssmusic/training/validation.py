@@ -22,12 +22,12 @@ def _windows(codes: torch.Tensor, size: int, per_clip: tuple[torch.Tensor, ...])
     return windows, tuple(t.repeat_interleave(n, dim=0) for t in per_clip)
 
 
-def _window_tempo(tempo: torch.Tensor, clip_frames: int, size: int) -> torch.Tensor:
-    """Beat-clock rows of _windows' windows (repeated per window): each starts where its window does."""
+def _window_controls(controls: torch.Tensor, clip_frames: int, size: int) -> torch.Tensor:
+    """Control rows of _windows' windows (repeated per window): each starts where its window does."""
     n = clip_frames // size if clip_frames > size else 1
-    tempo = tempo.clone()
-    tempo[:, 2] += (torch.arange(n, device=tempo.device) * size).repeat(tempo.shape[0] // n).to(tempo.dtype)
-    return tempo
+    controls = controls.clone()
+    controls[:, 2] += (torch.arange(n, device=controls.device) * size).repeat(controls.shape[0] // n).to(controls.dtype)
+    return controls
 
 
 @torch.no_grad()
@@ -44,23 +44,23 @@ def evaluate(model: MusicLM, dataset: CodesDataset, config: TrainConfig, device,
     totals, count = {"val_loss": 0.0, "val_loss_shuffled": 0.0, "val_loss_null": 0.0}, 0
     for start in range(0, limit, size):
         indices = list(range(start, min(limit, start + size)))
-        codes, text, mask, tempo = load_batch(dataset, indices, device, 0, None, encoder)
-        _, other_text, other_mask, other_tempo = load_batch(dataset, [(i + shift) % len(dataset) for i in indices],
+        codes, text, mask, controls = load_batch(dataset, indices, device, 0, None, encoder)
+        _, other_text, other_mask, other_controls = load_batch(dataset, [(i + shift) % len(dataset) for i in indices],
                                                             device, 0, None, encoder)
         if config.crop_frames and config.eval_windows:
             clip_frames = codes.shape[-1]
-            codes, (text, mask, other_text, other_mask, tempo, other_tempo) = _windows(
-                codes, config.crop_frames, (text, mask, other_text, other_mask, tempo, other_tempo))
-            tempo, other_tempo = (_window_tempo(t, clip_frames, config.crop_frames) for t in (tempo, other_tempo))
-        if model.clock is None:
-            tempo = other_tempo = None
+            codes, (text, mask, other_text, other_mask, controls, other_controls) = _windows(
+                codes, config.crop_frames, (text, mask, other_text, other_mask, controls, other_controls))
+            controls, other_controls = (_window_controls(t, clip_frames, config.crop_frames) for t in (controls, other_controls))
+        if not model.uses_controls:
+            controls = other_controls = None
         null = torch.ones(codes.shape[0], dtype=torch.bool, device=device)
         valid = int((codes != model.pad_id).sum())
-        # a clock model hears the tempo of the caption it is given; the null rows keep their own clip's
-        # clock, as generation gives both halves of guidance the clock (it is not text)
-        for key, (t, m, n, c) in {"val_loss": (text, mask, None, tempo),
-                                  "val_loss_shuffled": (other_text, other_mask, None, other_tempo),
-                                  "val_loss_null": (text, mask, null, tempo)}.items():
+        # a model with controls hears those of the caption it is given; the null rows keep their own clip's,
+        # as generation gives both halves of guidance the controls (they are not text)
+        for key, (t, m, n, c) in {"val_loss": (text, mask, None, controls),
+                                  "val_loss_shuffled": (other_text, other_mask, None, other_controls),
+                                  "val_loss_null": (text, mask, null, controls)}.items():
             with autocast(device):
                 logits = model(codes, t, m, n, c)
             totals[key] += float(token_loss(logits, codes, model.pad_id)) * valid

@@ -234,28 +234,33 @@ def _with_tempo_captions(tiny_dataset, tmp_path):
         lines = (data / split / "captions.jsonl").read_text().splitlines()
         rows = [json.loads(line) for line in lines]
         for i, row in enumerate(rows):
-            row["caption"] += f", {80 + 20 * (i % 4)} BPM"
+            row["caption"] += f", {80 + 20 * (i % 4)} BPM, {'CDEF'[i % 4]} {('major', 'minor')[i % 2]}"
         (data / split / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return data
 
 
-def test_tempo_clock_trains_from_scratch_and_is_added_by_a_fine_tune(tmp_path, tiny_dataset):
+def test_controls_train_from_scratch_and_are_added_by_a_fine_tune(tmp_path, tiny_dataset):
     data = _with_tempo_captions(tiny_dataset, tmp_path)
     frame_rate = json.loads((data / "manifest.json").read_text())["frame_rate"]
     overrides = {"d_model": 32, "n_layers": 2, "headdim": 16, "d_state": 8}
     base = TrainConfig(preset="tiny", conditioning="cross", steps=3, batch_size=4, eval_every=100, save_every=100,
                        warmup_steps=1, model_overrides=overrides, device="cpu")
     plain = train(data, tmp_path / "plain", base, progress=False)
-    clocked = train(data, tmp_path / "clocked", TrainConfig(**{**base.__dict__, "tempo_clock": True}), progress=False)
-    assert json.loads((clocked / "lm_config.json").read_text())["tempo_clock_fps"] == frame_rate
-    assert _weights(clocked)["clock.proj.weight"].abs().sum() > 0  # the captions' BPM reached it
-    assert "clock.proj.weight" not in _weights(plain)
+    clocked = train(data, tmp_path / "clocked", TrainConfig(**{**base.__dict__, "tempo_clock": True,
+                                                                "key_embedding": True}), progress=False)
+    lm_config = json.loads((clocked / "lm_config.json").read_text())
+    assert lm_config["tempo_clock_fps"] == frame_rate and lm_config["key_embedding"] is True
+    for name in ("clock.proj.weight", "key_embed.tonic.weight", "key_embed.mode.weight"):
+        assert _weights(clocked)[name].abs().sum() > 0  # the captions' BPM and key reached them
+        assert name not in _weights(plain)
     # a fine-tune adds a clock to the plain model: it starts at zero, so step 0 is the model as it was
     tuned = train(data, tmp_path / "tuned", TrainConfig(steps=1, batch_size=4, eval_every=1, save_every=100,
-                                                        lr=1e-9, init_from=str(plain), tempo_clock=True), progress=False)
+                                                        lr=1e-9, init_from=str(plain), tempo_clock=True,
+                                                        key_embedding=True), progress=False)
     weights, before = _weights(tuned), _weights(plain)
-    assert set(weights) == set(before) | {"clock.proj.weight"}
-    assert weights["clock.proj.weight"].abs().max() < 1e-6
+    added = {"clock.proj.weight", "key_embed.tonic.weight", "key_embed.mode.weight"}
+    assert set(weights) == set(before) | added
+    assert all(weights[name].abs().max() < 1e-6 for name in added)
     rows = [json.loads(line) for line in (tmp_path / "tuned" / "metrics.jsonl").read_text().splitlines()]
     plain_rows = [json.loads(line) for line in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["val_loss"] == pytest.approx([r for r in plain_rows if "val_loss" in r][-1]["val_loss"], abs=1e-5)
@@ -265,10 +270,10 @@ def test_training_crops_tell_the_clock_where_they_start(tiny_dataset):
     from ssmusic.data.datasets import CodesDataset, load_batch
 
     dataset = CodesDataset(tiny_dataset, "train", 1)
-    dataset.captions = [c + ", 100 BPM" for c in dataset.captions]
+    dataset.captions = [c + ", 100 BPM in F# minor" for c in dataset.captions]
     codes, _, _, tempo = load_batch(dataset, [0, 1, 2], torch.device("cpu"), 10, torch.Generator().manual_seed(0), None)
     whole, _, _, _ = load_batch(dataset, [0, 1, 2], torch.device("cpu"), 0, None, None)
-    assert tempo[:, 0].eq(100).all() and tempo[:, 2].gt(0).any()
+    assert tempo[:, 0].eq(100).all() and tempo[:, 2].gt(0).any() and tempo[:, 3:].eq(torch.tensor([6.0, 1])).all()
     for row in range(3):  # each window is the clip from the frame its tempo row names
         start = int(tempo[row, 2])
         assert torch.equal(codes[row], whole[row, :, start:start + 10])
