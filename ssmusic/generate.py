@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     model = TextToMusic.from_pretrained(args.checkpoint, device=args.device, decoder=args.decoder)
     model.lm.set_decode_dtype(args.decode_dtype).set_state_dtype(args.state_dtype)
     model.lm.cuda_graphs = args.cuda_graphs
+    model.hear_controls = not args.no_controls
     if args.compile:
         model.compile_decode()
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
@@ -277,6 +278,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(float32 weights; results/bench_decode*.json). The first run compiles "
                              "for ~25 s and caches it in ~/.cache/ssmusic/compile ($SSMUSIC_COMPILE_CACHE); later "
                              "runs still spend ~4 s tracing and loading, repaid only over clips of ~15 s or more")
+    parser.add_argument("--no-controls", action="store_true",
+                        help="a model with controls (a beat clock, a key vector: docs/model.md) hears the BPM and key "
+                             "the prompt names by default; this generates from the words alone, to compare")
     parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                         help="on CUDA, run the decode step eagerly (the reference) instead of replaying it "
                              "captured in a CUDA graph (the default there; docs/gpu.md)")

@@ -68,6 +68,10 @@ def model_sampling(config: PipelineConfig, **overrides: float | int | None) -> S
 class TextToMusic:
     """The product in one object: `TextToMusic.from_pretrained().generate(["a calm piano piece"])`."""
 
+    # a model with controls (ssmusic.model.controls) hears the BPM and key each prompt names; False
+    # generates from the words alone (`generate --no-controls`: what the controls are worth)
+    hear_controls = True
+
     def __init__(self, lm: torch.nn.Module, codec, text_encoder, config: PipelineConfig,
                  model_dir: Path | None = None) -> None:
         self.lm = lm.eval()
@@ -186,7 +190,7 @@ class TextToMusic:
             text, mask = self.encode_text(descriptions)
         arguments = dict(text=text, text_mask=mask, steps=steps, sampling=sampling, prompt_codes=prompt_codes,
                          null_text=null_text, null_text_mask=null_mask)
-        if getattr(self.lm, "uses_controls", False):  # the BPM and key each prompt names (ssmusic.model.controls)
+        if self.hear_controls and getattr(self.lm, "uses_controls", False):  # the BPM and key each prompt names
             arguments["controls"] = control_rows(descriptions)
         return arguments
 
@@ -282,6 +286,7 @@ class TextToMusic:
             # controls the model hears from the prompt (ssmusic/model/controls.py): the BPM, the key
             "tempo_clock": bool(getattr(self.lm.config, "tempo_clock_fps", 0)),
             "key_embedding": bool(getattr(self.lm.config, "key_embedding", False)),
+            "hears_controls": self.hear_controls and bool(getattr(self.lm, "uses_controls", False)),
             "pipeline": asdict(self.config),
             # how the codes became audio: the mel codec's "vocoder" or "griffin-lim"; None for codecs
             # with one decoder (MDCT, DAC, EnCodec)

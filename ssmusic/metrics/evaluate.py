@@ -257,6 +257,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     seeds.add_argument("--top-k", type=int, default=None, help="default: the model's")
     seeds.add_argument("--threads", type=int, default=1, help="torch CPU threads for generation (default 1)")
     seeds.add_argument("--batch-size", type=int, default=None, help="rows generated together (default: generate's)")
+    seeds.add_argument("--no-controls", action="store_true", help="a model with controls (docs/model.md) generates "
+                       "without the BPM and key the captions name: what the controls are worth")
     from ssmusic.codec import add_decoder_argument
 
     add_decoder_argument(seeds)  # the figures of a model depend on how its tokens became sound
@@ -279,7 +281,7 @@ def run(args) -> int:
 
         options = {"model": args.model, "seconds": args.seconds, "cfg": args.cfg, "temperature": args.temperature,
                    "top_k": args.top_k, "threads": args.threads, "batch_size": args.batch_size,
-                   "decoder": args.decoder}
+                   "decoder": args.decoder, "no_controls": args.no_controls}
         result = evaluate_seeds(args.generated_dir, args.reference, args.split, parse_seeds(args.seeds), options,
                                 evaluate, kwargs)
         write_json_atomic(out, {"command": command, **result})

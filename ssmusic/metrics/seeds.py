@@ -53,6 +53,7 @@ def generate_seed(out_dir: Path, reference: str | Path, split: str | None, seed:
     for key, flag in flags.items():
         if options.get(key) is not None:
             argv += [flag, str(options[key])]
+    argv += ["--no-controls"] if options.get("no_controls") else []
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
     generate(parser.parse_args(argv))

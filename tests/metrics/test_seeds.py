@@ -65,3 +65,6 @@ def test_the_decoder_and_sampling_options_reach_generate(tmp_path, monkeypatch):
     monkeypatch.setattr(ssmusic.generate, "run", lambda args: seen.update(vars(args)))
     generate_seed(tmp_path / "gen" / "seed_3", ref, "test", 3, {"decoder": "griffin-lim", "top_k": 50})
     assert seen["decoder"] == "griffin-lim" and seen["top_k"] == 50 and seen["seed"] == 3
+    assert seen["no_controls"] is False
+    generate_seed(tmp_path / "gen" / "seed_4", ref, "test", 4, {"no_controls": True})  # evaluate --no-controls
+    assert seen["no_controls"] is True and seen["seed"] == 4

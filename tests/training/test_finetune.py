@@ -253,6 +253,17 @@ def test_controls_train_from_scratch_and_are_added_by_a_fine_tune(tmp_path, tiny
     for name in ("clock.proj.weight", "key_embed.tonic.weight", "key_embed.mode.weight"):
         assert _weights(clocked)[name].abs().sum() > 0  # the captions' BPM and key reached them
         assert name not in _weights(plain)
+    # generating, the model hears what each prompt names, unless told not to
+    from ssmusic.model.controls import control_rows
+    from ssmusic.pipeline import TextToMusic
+
+    pipeline, prompts = TextToMusic.from_pretrained(clocked), ["a tone, 96 BPM, D minor", "a tone"]
+    heard = pipeline._lm_arguments(prompts, 1.0, None, None)["controls"]
+    assert torch.equal(heard, control_rows(prompts)) and heard[0].tolist() == [96, 4, 0, 2, 1]
+    assert pipeline.describe()["hears_controls"] is True
+    pipeline.hear_controls = False
+    assert "controls" not in pipeline._lm_arguments(prompts, 1.0, None, None)
+    assert pipeline.describe()["hears_controls"] is False
     # a fine-tune adds a clock to the plain model: it starts at zero, so step 0 is the model as it was
     tuned = train(data, tmp_path / "tuned", TrainConfig(steps=1, batch_size=4, eval_every=1, save_every=100,
                                                         lr=1e-9, init_from=str(plain), tempo_clock=True,
