@@ -155,3 +155,24 @@ def test_caption_lengths_share_one_graph_with_cross_attention(cache):
             torch.testing.assert_close(fast.recurrent_logits(codes, text), eager.recurrent_logits(codes, text),
                                        atol=TOLERANCE["float32"], rtol=0)
     assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_a_model_with_controls_compiles_its_clock_and_key_into_the_step(cache):
+    """The beat clock reads the position and the controls in the decode state; the compiled step must
+    sample what the eager one does with them, and something else without them."""
+    def make() -> MusicLM:
+        torch.manual_seed(0)
+        model = MusicLM(presets.preset("tiny", n_layers=2, conditioning="cross", dropout=0.0,
+                                       tempo_clock_fps=43.06640625, key_embedding=True)).eval()
+        for name, param in model.named_parameters():  # trained controls (they start at zero)
+            if name.startswith(("clock.", "key_embed.")):
+                torch.nn.init.normal_(param, std=0.5)
+        return model
+
+    eager, fast = make(), compiled.compile_decode(make(), cache)
+    text = torch.randn(1, 5, eager.config.text_dim)
+    controls = torch.tensor([[140.0, 4, 0, 2, 0]])
+    sampling = SamplingParams(cfg_scale=3.0, top_k=5, seed=1)
+    reference = eager.generate(text, None, 20, sampling, controls=controls)
+    assert torch.equal(fast.generate(text, None, 20, sampling, controls=controls), reference)
+    assert not torch.equal(fast.generate(text, None, 20, sampling), reference)
