@@ -184,17 +184,23 @@ def test_the_default_models_accuracy_is_the_mean_over_seeds_not_the_best_seed():
 
 
 def test_the_shipped_models_figures_are_means_over_seeds_with_their_range():
-    """README's and generation.md's figures for the shipped model, recomputed from its results file."""
-    seeds = result("default_v2_test.json")["over_seeds"]
+    """README's and generation.md's figures for the shipped model, recomputed from its results files."""
+    seeds = result("default_v3_test.json")["over_seeds"]
 
-    def percent(path: str) -> str:
-        figure = seeds[path]
+    def percent(path: str, over: dict = seeds) -> str:
+        figure = over[path]
         return f"{100 * figure['mean']:.0f}% ({100 * figure['min']:.0f}-{100 * figure['max']:.0f})"
 
     readme = flat(ROOT / "README.md")
-    assert f"drums right; melody instrument; frozen run; music-network distance | {percent('attributes.drums.value')} vs" \
-        in readme
+    assert f"drums right; melody instrument; frozen run; music-network distance | {percent('tempo.hit.value')} vs" \
+        f" 73%; {percent('attributes.drums.value')} vs" in readme
     assert f"; {percent('attributes.melody_instrument.value')} vs" in readme
+    alone = result("default_v3_test_no_controls.json")["over_seeds"]
+    chance = result("tempo_follow_default_v3_test_no_controls.json")["over_seeds"]["chance_hit_8pct"]["mean"]
+    assert f"from the words alone (`--no-controls`): tempo within 8%; frozen run | " \
+           f"{percent('tempo.hit.value', alone)}, chance {100 * chance:.0f}%" in readme
+    hit = f"{100 * seeds['tempo.hit.value']['mean']:.0f}% of clips within 8%"
+    assert hit in readme and hit in flat(DOCS / "generation.md")
     drums = f"{100 * seeds['attributes.drums.value']['mean']:.0f}%"
     assert f"leaves them out when not in {drums} of clips" in readme
     assert f"leaves them out when not in {drums} of clips" in flat(DOCS / "generation.md")
