@@ -95,7 +95,7 @@ def codes(args, work: Path) -> None:
     device = torch.device(args.device)
     test = CodesDataset(args.data, "test")
     indices = list(range(min(args.prompts, len(test))))
-    _, text, mask = load_batch(test, indices, device, 0, None, None)
+    _, text, mask, _ = load_batch(test, indices, device, 0, None, None)
     frames = args.crop_frames or load_manifest(args.data)["clip_frames"]
     for final in sorted((work / "compare").glob("*/seed*/final")):
         pipeline = load_config(PipelineConfig, final / "pipeline.json")
