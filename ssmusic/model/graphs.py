@@ -32,7 +32,6 @@ from collections import OrderedDict
 import torch
 
 from ssmusic.model.controls import no_controls
-
 from ssmusic.model.layers import SelfAttention
 from ssmusic.model.sampling import FrameSampler, SamplingParams
 
