@@ -76,7 +76,7 @@ judge eval_test_phrasing test_phrasing &
 wait
 judge eval_test_no_controls test --no-controls
 for FOLDER in eval_test eval_test_no_controls; do
-  $PY benchmarks/tempo_follow.py "$WORK/$FOLDER" --reference "$WORK/demo2" --split test --out "$WORK/tempo_follow_$FOLDER.json"
+  $PY benchmarks/tempo_follow.py "$WORK/$FOLDER" --out "$WORK/tempo_follow_$FOLDER.json"
 done
 
 # 7. the gallery (the card's examples) and the generation time on one thread

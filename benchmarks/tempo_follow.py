@@ -1,10 +1,10 @@
 """Does the tempo played follow the tempo asked for? Hits against the same clips with the prompts shuffled.
 
-    python benchmarks/tempo_follow.py GEN_DIR --reference DATA --split test --out results/X.json
+    python benchmarks/tempo_follow.py GEN_DIR --out results/X.json
 
-GEN_DIR is an `ssmusic evaluate --seeds` folder (seed_*/NAME.wav + NAME.json naming its prompt).
-Each clip's tempo is estimated by the evaluation's judge (ssmusic.metrics.tempo, librosa by default)
-and set against the BPM its caption names (captions.csv's tempo_bpm, matched by caption). Reported
+GEN_DIR is an `ssmusic evaluate --seeds` folder: each seed_*/evaluation_clips.json already holds, per
+generated and per real clip, the tempo the evaluation's judge heard (ssmusic.metrics.tempo, librosa
+by default) and the BPM its caption names; this reads them rather than listening again. Reported
 per seed and for the split's real clips (the ceiling): the share within 8% and the share within 8%
 up to an octave (the beat tracker often hears half or double time), each beside its chance level,
 the same clips judged against the prompts of other clips (the mean over 1,000 shuffles). A model
@@ -21,12 +21,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-from tqdm import tqdm
 
-from ssmusic.data.captions import read_csv
 from ssmusic.io.atomic import write_json_atomic
-from ssmusic.metrics.tempo import estimate_tempo, tempo_match
+from ssmusic.metrics.tempo import tempo_match
 
 
 def _rates(asked: np.ndarray, heard: np.ndarray) -> tuple[float, float]:
@@ -45,31 +42,25 @@ def follow(asked: list[float], heard: list[float], shuffles: int = 1000, seed: i
             "chance_hit_or_octave": round(float(chance[:, 1].mean()), 4)}
 
 
-def _tempo(path: Path) -> float:
-    wav, rate = sf.read(path, dtype="float32", always_2d=True)
-    return estimate_tempo(wav.mean(axis=1), rate)
+def _pairs(clips: list[dict]) -> tuple[list[float], list[float]]:
+    """(asked, heard) BPMs of the clips whose caption names a tempo."""
+    music = [c["music"] for c in clips if c.get("music", {}).get("prompted_bpm")]
+    return [m["prompted_bpm"] for m in music], [m["tempo_bpm"] for m in music]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("generated", type=Path)
-    parser.add_argument("--reference", type=Path, required=True)
-    parser.add_argument("--split", default="test")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    _, rows = read_csv(args.reference / "captions.csv")
-    rows = [r for r in rows if r.get("split") == args.split]
-    bpm_of = {r["caption"]: float(r["tempo_bpm"]) for r in rows}
+    seeds = sorted(args.generated.glob("seed_*/evaluation_clips.json"))
+    if not seeds:
+        sys.exit(f"{args.generated}: no seed_*/evaluation_clips.json (run `ssmusic evaluate ... --seeds` first)")
     report: dict = {"command": " ".join(["python benchmarks/tempo_follow.py", *sys.argv[1:]]), "seeds": {}}
-    real = [(float(r["tempo_bpm"]), _tempo(args.reference / r["path"])) for r in tqdm(rows, desc="real clips")]
-    report["real"] = follow(*zip(*real))
-    for seed_dir in sorted(args.generated.glob("seed_*")):
-        pairs = []
-        for wav in tqdm(sorted(seed_dir.glob("*.wav")), desc=seed_dir.name):
-            prompt = json.loads(wav.with_suffix(".json").read_text())["prompt"]
-            if prompt in bpm_of:
-                pairs.append((bpm_of[prompt], _tempo(wav)))
-        report["seeds"][seed_dir.name] = follow(*zip(*pairs))
+    readings = {path.parent.name: json.loads(path.read_text()) for path in seeds}
+    report["real"] = follow(*_pairs(next(iter(readings.values()))["reference"]))
+    for name, clips in readings.items():
+        report["seeds"][name] = follow(*_pairs(clips["generated"]))
     report["over_seeds"] = {key: {"mean": round(float(np.mean([s[key] for s in report["seeds"].values()])), 4),
                                   "min": min(s[key] for s in report["seeds"].values()),
                                   "max": max(s[key] for s in report["seeds"].values())}
